@@ -1,0 +1,24 @@
+/* Subcommands of the maec binary and the argument helpers they share. Each command returns the
+ * process exit code (0 only on success) and prints its own --help. */
+#ifndef MAEC_CLI_H
+#define MAEC_CLI_H
+
+#include <stdbool.h>
+
+typedef struct CliCommand {
+    const char *name;
+    const char *summary;
+    int (*run)(int argc, char **argv); /* argv[0] is the command name */
+    bool uses_mpi;                     /* MPI is initialised before run() */
+} CliCommand;
+
+/* The table main() dispatches on, terminated by a zeroed entry. */
+extern const CliCommand cli_commands[];
+
+/* Value parsers for options: on bad input they print "maec CMD: OPTION: ..." and exit 2. */
+long cli_parse_long(const char *cmd, const char *option, const char *value, long min, long max);
+double cli_parse_double(const char *cmd, const char *option, const char *value, double min, double max);
+/* Prints "maec CMD: message" and "Try 'maec CMD --help'." to stderr; returns 2 (usage error). */
+int cli_usage_error(const char *cmd, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+#endif

@@ -1,0 +1,48 @@
+/* maec: masked-autoencoder pretraining for CPU clusters. git-style subcommands. */
+#include "maec/cli.h"
+#include "maec/dist.h"
+
+#include "maec_version.h"
+
+#include <stdio.h>
+#include <string.h>
+
+const CliCommand cli_commands[] = {
+    {0},
+};
+
+static void print_usage(FILE *out)
+{
+    fprintf(out, "usage: maec COMMAND [OPTIONS]\n\n"
+                 "Masked-autoencoder pretraining for CPU clusters (MPI + OpenBLAS + HDF5).\n\n"
+                 "Commands:\n");
+    for (const CliCommand *c = cli_commands; c->name; c++)
+        fprintf(out, "  %-9s %s\n", c->name, c->summary);
+    fprintf(out, "\nRun 'maec COMMAND --help' for the options of a command.\n"
+                 "Under MPI: mpiexec -n N maec COMMAND ... (or srun --mpi=pmix under Slurm).\n");
+}
+
+int main(int argc, char **argv)
+{
+    if (argc < 2 || !strcmp(argv[1], "--help") || !strcmp(argv[1], "-h") || !strcmp(argv[1], "help")) {
+        print_usage(stdout);
+        return argc < 2 ? 2 : 0;
+    }
+    if (!strcmp(argv[1], "--version") || !strcmp(argv[1], "version")) {
+        printf("maec %s\n", MAEC_VERSION);
+        return 0;
+    }
+    for (const CliCommand *c = cli_commands; c->name; c++) {
+        if (strcmp(argv[1], c->name) != 0)
+            continue;
+        if (c->uses_mpi)
+            dist_init(&argc, &argv);
+        int rc = c->run(argc - 1, argv + 1);
+        if (c->uses_mpi)
+            dist_finalize();
+        return rc;
+    }
+    fprintf(stderr, "maec: '%s' is not a command.\n\n", argv[1]);
+    print_usage(stderr);
+    return 2;
+}
