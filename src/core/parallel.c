@@ -3,6 +3,7 @@
 #include "maec/alloc.h"
 #include "maec/error.h"
 
+#include <cblas.h>
 #include <pthread.h>
 #include <stdbool.h>
 #include <stdlib.h>
@@ -24,6 +25,9 @@ typedef struct Pool {
 } Pool;
 
 static Pool g_pool = {.nthreads = 1};
+/* The pool thread index while a thread runs a parallel_for range, else -1. Nested calls run
+ * inline under the same index, so per-thread scratch stays private. */
+static _Thread_local int tl_thread = -1;
 
 static void run_range(int thread)
 {
@@ -31,7 +35,9 @@ static void run_range(int thread)
     if (begin >= g_pool.n)
         return;
     size_t end = begin + g_pool.chunk < g_pool.n ? begin + g_pool.chunk : g_pool.n;
+    tl_thread = thread;
     g_pool.fn(g_pool.ctx, begin, end, thread);
+    tl_thread = -1;
 }
 
 static void *worker_main(void *arg)
@@ -62,6 +68,8 @@ void parallel_init(int nthreads)
     if (g_pool.threads)
         fatal("internal: parallel_init called twice");
     g_pool.nthreads = nthreads;
+    /* gemm() splits products across this pool; OpenBLAS's own threads would compete with it. */
+    openblas_set_num_threads(1);
     pthread_mutex_init(&g_pool.lock, NULL);
     pthread_cond_init(&g_pool.job_ready, NULL);
     pthread_cond_init(&g_pool.job_done, NULL);
@@ -75,6 +83,8 @@ void parallel_init(int nthreads)
 
 int parallel_threads(void) { return g_pool.nthreads; }
 
+bool parallel_in_region(void) { return tl_thread >= 0; }
+
 void parallel_for(size_t n, size_t min_chunk, ParallelFn fn, void *ctx)
 {
     if (n == 0)
@@ -84,8 +94,14 @@ void parallel_for(size_t n, size_t min_chunk, ParallelFn fn, void *ctx)
     size_t parts = (size_t)g_pool.nthreads;
     if (parts > (n + min_chunk - 1) / min_chunk)
         parts = (n + min_chunk - 1) / min_chunk;
+    if (tl_thread >= 0) {
+        fn(ctx, 0, n, tl_thread);
+        return;
+    }
     if (parts <= 1 || !g_pool.threads) {
+        tl_thread = 0;
         fn(ctx, 0, n, 0);
+        tl_thread = -1;
         return;
     }
     pthread_mutex_lock(&g_pool.lock);

@@ -19,6 +19,25 @@ static void mark(void *ctx, size_t begin, size_t end, int thread)
     }
 }
 
+static void record_thread(void *ctx, size_t begin, size_t end, int thread)
+{
+    int *seen = ctx;
+    for (size_t i = begin; i < end; i++)
+        seen[i] = thread;
+}
+
+static void check_nested(void *ctx, size_t begin, size_t end, int thread)
+{
+    (void)ctx;
+    for (size_t i = begin; i < end; i++) {
+        int seen[4] = {-1, -1, -1, -1};
+        CHECK(parallel_in_region(), "not in region inside parallel_for");
+        parallel_for(4, 1, record_thread, seen);
+        for (int k = 0; k < 4; k++)
+            CHECK(seen[k] == thread, "nested item %d ran as thread %d inside thread %d", k, seen[k], thread);
+    }
+}
+
 int main(void)
 {
     parallel_init(3);
@@ -43,6 +62,8 @@ int main(void)
     Ctx c = {hits, threads};
     parallel_for(5, 100, mark, &c);
     CHECK(hits[4] == 1 && threads[4] == 0, "inline run: hits %d thread %d", hits[4], threads[4]);
+    /* Nested calls run inline with the outer thread's index (per-thread scratch stays private). */
+    parallel_for(3, 1, check_nested, NULL);
     parallel_shutdown();
     return test_summary("test_parallel");
 }
