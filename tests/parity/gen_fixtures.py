@@ -188,7 +188,7 @@ def write(path, attrs, data):
                 g.attrs[k] = np.bytes_(v.encode("ascii")) if isinstance(v, str) else v
         for k, v in data.items():
             dtype = "<i8" if v.dtype.kind == "i" else "<f8"
-            f.create_dataset(k, data=np.ascontiguousarray(v, dtype=dtype), track_times=False)
+            f.create_dataset(k, data=np.asarray(v, dtype=dtype), track_times=False)  # keeps 0-d scalar
     tmp.replace(path)
 
 
