@@ -15,8 +15,9 @@ Deliberate differences, none of which changes a number:
     fixtures can fix the masks; without it, it draws torch.rand noise like the reference;
   - the binary mask takes the activations' dtype instead of float32 (its values are 0/1);
   - timm's Dropout / DropPath modules are left out: MAE pre-training builds them with rate 0.
-Modules are created in the reference's order, so torch.manual_seed(s) drives the same
-sequence of init draws as the reference with the same seed.
+Modules are created in the reference's order, so torch.manual_seed(s) should drive the same
+sequence of init draws as the reference with the same seed (not compared against a real timm
+install, which is not available here).
 
 Only torch and numpy are needed; run with Debian's /usr/bin/python3.
 """
