@@ -16,4 +16,8 @@ void linear_backward(float *dinp, float *dweight, float *dbias,
                      const float *dout, const float *inp, const float *weight,
                      size_t M, size_t K, size_t N);
 
+/* dbias[N] += sum over the M rows of dout[M, ld] (its first N columns): the bias part of
+ * linear_backward, for callers that need the gradient of only some output columns. */
+void linear_bias_backward(float *dbias, const float *dout, size_t M, size_t N, size_t ld);
+
 #endif

@@ -8,7 +8,7 @@
 typedef struct LinearArgs {
     float *dst; /* out (bias rows) or dbias */
     const float *src; /* bias or dout */
-    size_t M, N;
+    size_t M, N, ld;  /* ld: row stride of src when it is dout */
 } LinearArgs;
 
 static void copy_bias_rows(void *ctx, size_t begin, size_t end, int thread)
@@ -29,7 +29,7 @@ static void bias_grad_columns(void *ctx, size_t begin, size_t end, int thread)
     for (size_t c0 = begin * COLUMN_GROUP; c0 < c_end; c0 += COLUMN_BLOCK) {
         size_t width = min_size(COLUMN_BLOCK, c_end - c0);
         double acc[COLUMN_BLOCK] = {0};
-        column_sums_f64(acc, a->src + c0, a->M, width, a->N);
+        column_sums_f64(acc, a->src + c0, a->M, width, a->ld);
         for (size_t j = 0; j < width; j++)
             a->dst[c0 + j] += (float)acc[j];
     }
@@ -41,7 +41,7 @@ void linear_forward(float *out, const float *inp, const float *weight, const flo
                     size_t M, size_t K, size_t N)
 {
     if (bias) {
-        LinearArgs a = {out, bias, M, N};
+        LinearArgs a = {out, bias, M, N, N};
         parallel_for(M, kernel_min_chunk(N), copy_bias_rows, &a);
     }
     gemm(false, true, M, N, K, 1.0f, inp, K, weight, K, bias ? 1.0f : 0.0f, out, N);
@@ -54,9 +54,13 @@ void linear_backward(float *dinp, float *dweight, float *dbias,
     if (dinp)
         gemm(false, false, M, K, N, 1.0f, dout, N, weight, K, 1.0f, dinp, K);
     gemm(true, false, N, K, M, 1.0f, dout, N, inp, K, 1.0f, dweight, K);
-    if (dbias) {
-        LinearArgs a = {dbias, dout, M, N};
-        size_t groups = (N + COLUMN_GROUP - 1) / COLUMN_GROUP;
-        parallel_for(groups, kernel_min_chunk(M * COLUMN_GROUP), bias_grad_columns, &a);
-    }
+    if (dbias)
+        linear_bias_backward(dbias, dout, M, N, N);
+}
+
+void linear_bias_backward(float *dbias, const float *dout, size_t M, size_t N, size_t ld)
+{
+    LinearArgs a = {dbias, dout, M, N, ld};
+    size_t groups = (N + COLUMN_GROUP - 1) / COLUMN_GROUP;
+    parallel_for(groups, kernel_min_chunk(M * COLUMN_GROUP), bias_grad_columns, &a);
 }

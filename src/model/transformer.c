@@ -205,7 +205,13 @@ static void block_backward(const BlockParams *w, const BlockParams *g, BlockActs
     memset(sc->dqkv, 0, M * 3 * C * sizeof(float));
     attention_backward(sc->dqkv, sc->datt, sc->datty, a->qkv, a->att, B, T, C, s->heads);
     memset(sc->dln, 0, M * C * sizeof(float));
-    linear_backward(sc->dln, g->qkv_w, g->qkv_b, sc->dqkv, a->ln1, w->qkv_w, M, C, 3 * C);
+    linear_backward(sc->dln, g->qkv_w, NULL, sc->dqkv, a->ln1, w->qkv_w, M, C, 3 * C);
+    /* The key bias adds q.b_k to every score of a softmax row, which the softmax ignores: its
+     * gradient is exactly zero. Summing float noise for it instead would let AdamW (which
+     * normalises any nonzero gradient) move it by up to lr per step; the float64 reference
+     * keeps it still, and so does this. */
+    linear_bias_backward(g->qkv_b, sc->dqkv, M, C, 3 * C);
+    linear_bias_backward(g->qkv_b + 2 * C, sc->dqkv + 2 * C, M, C, 3 * C);
     memcpy(sc->dx, sc->dres, M * C * sizeof(float));
     layernorm_backward(sc->dx, g->norm1_w, g->norm1_b, sc->dln, in, w->norm1_w, a->ln1_mean, a->ln1_rstd, M, C);
 }

@@ -62,8 +62,9 @@ static void read_attr_string(hid_t obj, const char *name, char *out, size_t size
         }
     } else {
         size_t n = H5Tget_size(type);
+        /* one more byte than the stored string: a null-terminated type keeps room for the 0 */
         char *buf = calloc(n + 1, 1);
-        H5Tset_size(mem, n);
+        H5Tset_size(mem, n + 1);
         if (H5Aread(a, mem, buf) >= 0)
             snprintf(out, size, "%s", buf);
         free(buf);
