@@ -17,6 +17,8 @@ bool dist_initialized(void);
 
 int dist_rank(void);
 int dist_size(void);
+/* Ranks on this node (sharing memory with this one), this one included. Collective. */
+int dist_local_size(void);
 MPI_Comm dist_comm(void);
 
 void dist_barrier(void);

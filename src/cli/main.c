@@ -8,6 +8,7 @@
 #include <string.h>
 
 const CliCommand cli_commands[] = {
+    {"train", "pretrain a ViT masked autoencoder (under mpiexec or srun for several ranks)", cmd_train, true},
     {0},
 };
 

@@ -47,6 +47,19 @@ void dist_finalize(void)
     g_initialized = false;
 }
 
+int dist_local_size(void)
+{
+    if (g_size == 1)
+        return 1;
+    MPI_Comm node;
+    int n = 1;
+    dist_check(MPI_Comm_split_type(MPI_COMM_WORLD, MPI_COMM_TYPE_SHARED, g_rank, MPI_INFO_NULL, &node),
+               "MPI_Comm_split_type");
+    MPI_Comm_size(node, &n);
+    MPI_Comm_free(&node);
+    return n;
+}
+
 bool dist_initialized(void) { return g_initialized; }
 int dist_rank(void) { return g_rank; }
 int dist_size(void) { return g_size; }
