@@ -1,0 +1,57 @@
+#!/bin/bash
+# `maec train` refuses bad jobs with a message that says what, where and what to do, and an
+# exit status that is not 0 (2 for a bad job file or command line, 1 for a failed run), on
+# 1 and 2 ranks alike, without hanging.
+set -uo pipefail
+: "${MAEC:?set by meson}" "${MAEC_SOURCE_ROOT:?set by meson}"
+work=$(mktemp -d /tmp/maec-cli-XXXXXX)
+trap 'rm -rf "$work"' EXIT
+failures=0
+
+expect_failure() { # name, expected status, expected text in stderr, command...
+  local name=$1 status=$2 text=$3
+  shift 3
+  local rc=0
+  timeout 120 "$@" >"$work/out" 2>"$work/err" || rc=$?
+  if [ "$rc" -ne "$status" ] || ! grep -qF -- "$text" "$work/err"; then
+    echo "FAIL $name: status $rc (expected $status), stderr:"
+    sed 's/^/    /' "$work/err"
+    echo "    (expected to contain: $text)"
+    failures=$((failures + 1))
+  else
+    echo "ok   $name: $(grep -F -- "$text" "$work/err" | head -1)"
+  fi
+}
+
+"$MAEC" prep synthetic -o "$work/data.h5" --count 64 --size 32 --quiet || exit 1
+job=$MAEC_SOURCE_ROOT/jobs/smoke.yaml
+ok=(--set data.train="$work/data.h5" --set checkpoint.dir="$work/run")
+
+cat >"$work/typo.yaml" <<'YAML'
+model:
+  preset: vit-tiny-light
+optim:
+  stpes: 10
+YAML
+expect_failure "misspelt key" 2 "typo.yaml:4:3" "$MAEC" train "$work/typo.yaml"
+expect_failure "misspelt key suggestion" 2 "optim.steps" "$MAEC" train "$work/typo.yaml"
+expect_failure "missing job file" 2 "nothere.yaml" "$MAEC" train "$work/nothere.yaml"
+expect_failure "no job file" 2 "no job file" "$MAEC" train
+expect_failure "unknown option" 2 "--bogus" "$MAEC" train "$job" --bogus
+expect_failure "bad --set" 2 "optim.blr" "$MAEC" train "$job" "${ok[@]}" --set optim.blr=-1
+expect_failure "missing dataset" 1 "$work/absent.h5" "$MAEC" train "$job" "${ok[@]}" --set data.train="$work/absent.h5"
+expect_failure "channel mismatch" 1 "model.in_chans" "$MAEC" train "$job" "${ok[@]}" --set model.in_chans=1
+expect_failure "batch larger than data" 1 "fewer than one global batch" "$MAEC" train "$job" "${ok[@]}" --set optim.batch_per_rank=100
+expect_failure "uneven global batch, 2 ranks" 1 "does not split evenly" \
+  mpiexec -n 2 "$MAEC" train "$job" "${ok[@]}" --set optim.global_batch=15
+expect_failure "missing dataset, 2 ranks" 1 "$work/absent.h5" \
+  mpiexec -n 2 "$MAEC" train "$job" "${ok[@]}" --set data.train="$work/absent.h5"
+
+# A finished run's directory is not silently reused; --resume auto continues it.
+"$MAEC" train "$job" "${ok[@]}" --set optim.steps=4 --set optim.warmup_steps=1 --quiet || { echo "FAIL a 4-step run"; failures=$((failures + 1)); }
+expect_failure "existing checkpoints" 1 "--resume auto" "$MAEC" train "$job" "${ok[@]}" --set optim.steps=4 --set optim.warmup_steps=1
+expect_failure "resume with another model" 1 "another model" \
+  "$MAEC" train "$job" "${ok[@]}" --set optim.steps=8 --set optim.warmup_steps=1 --set model.depth=3 --resume auto
+
+echo "$failures failed"
+[ "$failures" -eq 0 ]
