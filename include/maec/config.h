@@ -1,7 +1,8 @@
 /* The job file: every setting of a training run, read from YAML plus `--set KEY=VALUE` overrides,
  * validated strictly (unknown keys, types, ranges, cross-field rules, each error with
  * FILE:LINE:COL), printed at the start of training and stored in every checkpoint.
- * docs/config.md is the reference for every key; it is generated from the table in config.c.
+ * docs/config.md is the reference for every key; its tables are generated from the table in
+ * config.c (tests/lint/config_docs checks them).
  *
  * What the configuration cannot know is checked by the trainer: the rank count (global_batch
  * must split evenly), the dataset (its channels, its size for epoch <-> step conversions, and so
@@ -15,7 +16,6 @@
 
 #include <stdbool.h>
 #include <stddef.h>
-#include <stdio.h>
 
 /* Enum values are in the order of their names in the job file. */
 typedef enum JobObjectiveName { JOB_OBJECTIVE_MAE } JobObjectiveName;
@@ -94,22 +94,40 @@ typedef struct JobConfig {
     JobDist dist;
     JobCheckpoint checkpoint;
     JobLog log;
+    KeySources *sources; /* where each key was given, for messages; freed by config_free() */
 } JobConfig;
 
-/* Every key at its default; model from the default preset. data.train is empty, so this alone
- * does not pass config_load's validation. */
+/* Usage, as `maec train JOB.yaml --set K=V ...` does it:
+ *     JobConfig cfg;
+ *     if (config_load(path, &cfg, &err)) ...          defaults, then the file
+ *     for each --set:  if (config_set(&cfg, arg, &err)) ...
+ *     if (config_validate(&cfg, &err)) ...             rules across keys, required keys
+ *     ...
+ *     config_free(&cfg);
+ * Every message starts with where the value was given: "FILE:LINE:COL: " or "--set KEY=VALUE: ".
+ * Setting model.preset (in the file or with --set) refills the model.* keys that were not given
+ * explicitly; the ones that were keep their values, whatever the order. */
+
+/* Every key at its default, the model from the default preset. Passes config_validate() except
+ * for the required data.train. Owns nothing until a load or set. */
 void config_defaults(JobConfig *cfg);
 
-/* Defaults, then the job file, then each override "KEY=VALUE" in order, then validation. The
- * model preset is applied before every other key wherever it is given, so model.* keys refine
- * it in any order. On error err says FILE:LINE:COL (or "--set KEY=VALUE") and what to do;
- * *out is untouched. */
-int config_load(JobConfig *out, const char *path, char *const *overrides, size_t n_overrides,
-                MaecError *err);
-/* The same from YAML text (a checkpoint's stored configuration); name stands for the file in
- * messages. */
-int config_load_string(JobConfig *out, const char *yaml_text, const char *name, char *const *overrides,
-                       size_t n_overrides, MaecError *err);
+/* config_defaults(), then the job file. Unknown keys (with the nearest valid one), duplicates,
+ * malformed YAML, wrong types and values out of range are errors; rules across keys wait for
+ * config_validate(), so that --set can still complete the file. On error *cfg owns nothing. */
+int config_load(const char *path, JobConfig *cfg, MaecError *err);
+/* The same from YAML text (e.g. a checkpoint's stored configuration); name stands for the file
+ * in messages. */
+int config_load_string(const char *yaml_text, const char *name, JobConfig *cfg, MaecError *err);
+
+/* One "KEY=VALUE" override, checked as a file's value is; on error cfg is unchanged. VALUE is
+ * YAML ("[0.5, 1.0]", "{depth: 2}" for a section), but string keys take it verbatim. */
+int config_set(JobConfig *cfg, const char *assignment, MaecError *err);
+
+/* The rules across keys and the required keys: the model's shape, masking leaves a patch
+ * visible, data.mean/std match model.in_chans exactly when data.normalize is custom, warm-up
+ * shorter than the run in the same unit, min_lr not above an absolute lr. */
+int config_validate(const JobConfig *cfg, MaecError *err);
 
 /* The resolved configuration as YAML: every key, in a fixed order. config_load_string() of the
  * text gives a configuration config_equal() to cfg. The caller frees it. */
@@ -117,9 +135,12 @@ char *config_to_yaml(const JobConfig *cfg);
 
 bool config_equal(const JobConfig *a, const JobConfig *b);
 
+/* Frees what loads and sets allocated; cfg's values stay readable. */
+void config_free(JobConfig *cfg);
+
 /* The markdown reference of every key (type, default, allowed values, meaning): the generated
- * part of docs/config.md. */
-void config_write_reference(FILE *out);
+ * part of docs/config.md. The caller frees it. */
+char *config_docs_markdown(void);
 
 /* The key table behind all of the above (for tests and tools that list keys). */
 const KeyTable *config_keys(void);

@@ -51,7 +51,7 @@ static const Key keys[] = {
     SECTION("model", "The ViT encoder and the MAE decoder. `preset` fills every field first; any field "
             "given here (or with --set) then overrides it, in whatever order they are written."),
     {.path = "model.preset", .type = KEY_ENUM, .offset = AT(model_preset), .names = vit_preset_names,
-     .flags = KEY_APPLY_FIRST, .def = "vit-tiny", .after = fill_from_preset,
+     .def = "vit-tiny", .after = fill_from_preset,
      .doc = "Starting shape: the ViT paper's encoders at 224 px, patch 16, RGB, with the MAE decoder "
             "(512 wide, 8 blocks, 16 heads); `-light` variants have a 2-block decoder (128 or 256 wide)"},
     MODEL_INT("model.img_size", model.img_size, 8192, "Image side in pixels: a multiple of model.patch_size"),
@@ -164,29 +164,44 @@ static const Key keys[] = {
            "per line; a relative path is inside checkpoint.dir"),
 };
 
-static const KeyTable table = {keys, sizeof keys / sizeof keys[0]};
+static const KeyTable table = {keys, sizeof keys / sizeof keys[0], sizeof(JobConfig), offsetof(JobConfig, sources)};
 
 const KeyTable *config_keys(void) { return &table; }
 
-void config_defaults(JobConfig *cfg)
-{
-    memset(cfg, 0, sizeof *cfg);
-    keytable_defaults(cfg, &table);
-}
+void config_defaults(JobConfig *cfg) { keytable_defaults(cfg, &table); }
 
 char *config_to_yaml(const JobConfig *cfg) { return keytable_to_yaml(cfg, &table); }
 
 bool config_equal(const JobConfig *a, const JobConfig *b) { return keytable_equal(a, b, &table); }
 
-void config_write_reference(FILE *out) { keytable_write_reference(out, &table); }
+char *config_docs_markdown(void) { return keytable_reference_markdown(&table); }
+
+void config_free(JobConfig *cfg) { keytable_sources_free(cfg, &table); }
+
+int config_set(JobConfig *cfg, const char *assignment, MaecError *err)
+{
+    return keytable_set(cfg, &table, assignment, err);
+}
+
+int config_load(const char *path, JobConfig *cfg, MaecError *err)
+{
+    config_defaults(cfg);
+    return keytable_read_file(cfg, &table, path, err);
+}
+
+int config_load_string(const char *yaml_text, const char *name, JobConfig *cfg, MaecError *err)
+{
+    config_defaults(cfg);
+    return keytable_read_text(cfg, &table, yaml_text, strlen(yaml_text), name, err);
+}
 
 /* ---- rules across keys ---- */
 
 /* The first of paths that was given, so a message points at what the user wrote; else the first. */
-static const char *first_given(const KeyLoad *load, const char *const *paths)
+static const char *first_given(const JobConfig *cfg, const char *const *paths)
 {
     for (const char *const *p = paths; *p; p++)
-        if (keyload_given(load, *p))
+        if (keytable_given(cfg, &table, *p))
             return *p;
     return paths[0];
 }
@@ -201,14 +216,15 @@ static const char *find_key_name(const char *msg, const char *path)
     return NULL;
 }
 
-/* vit_config_validate names the fields it rejects; point at the first of them the user gave. */
-static const char *blamed_model_key(const KeyLoad *load, const char *msg)
+/* vit_config_validate names the fields it rejects ("model.embed_dim"); point at the first of them the
+ * user gave. */
+static const char *blamed_model_key(const JobConfig *cfg, const char *msg)
 {
     const char *blamed = "model.preset", *earliest = NULL;
     for (size_t i = 0; i < table.count; i++) {
         const char *path = keys[i].path;
         const char *at = strncmp(path, "model.", 6) ? NULL : find_key_name(msg, path);
-        if (at && keyload_given(load, path) && (!earliest || at < earliest)) {
+        if (at && keytable_given(cfg, &table, path) && (!earliest || at < earliest)) {
             earliest = at;
             blamed = path;
         }
@@ -216,99 +232,78 @@ static const char *blamed_model_key(const KeyLoad *load, const char *msg)
     return blamed;
 }
 
-static int check_model(const KeyLoad *load, const JobConfig *cfg, MaecError *err)
+static int check_model(const JobConfig *cfg, MaecError *err)
 {
     MaecError why;
     if (!vit_config_validate(&cfg->model, &why))
         return 0;
-    return keyload_error(load, blamed_model_key(load, why.msg), err, "%s (model.preset is %s)", why.msg,
-                         vit_preset_names[cfg->model_preset]);
+    return keytable_error(cfg, &table, blamed_model_key(cfg, why.msg), err, "%s (model.preset is %s)",
+                          why.msg, vit_preset_names[cfg->model_preset]);
 }
 
-static int check_masking(const KeyLoad *load, const JobConfig *cfg, MaecError *err)
+static int check_masking(const JobConfig *cfg, MaecError *err)
 {
     int patches = vit_num_patches(&cfg->model);
     if ((int)(patches * (1.0 - cfg->masking.ratio)) >= 1)
         return 0;
-    const char *blame = first_given(load, (const char *const[]){"masking.ratio", "model.patch_size",
-                                                                 "model.img_size", NULL});
-    return keyload_error(load, blame, err, "masking.ratio = %g leaves no patch visible: the model has %d "
-                         "patches (model.img_size %d / model.patch_size %d, squared) and keeps "
-                         "int(%d * (1 - ratio)) of them; lower the ratio or use smaller patches",
-                         cfg->masking.ratio, patches, cfg->model.img_size, cfg->model.patch_size, patches);
+    const char *blame = first_given(cfg, (const char *const[]){"masking.ratio", "model.patch_size",
+                                                                "model.img_size", NULL});
+    return keytable_error(cfg, &table, blame, err, "masking.ratio = %g leaves no patch visible: the model has "
+                          "%d patches (model.img_size %d / model.patch_size %d, squared) and keeps "
+                          "int(%d * (1 - ratio)) of them; lower the ratio or use smaller patches",
+                          cfg->masking.ratio, patches, cfg->model.img_size, cfg->model.patch_size, patches);
 }
 
-static int check_normalize(const KeyLoad *load, const JobConfig *cfg, MaecError *err)
+static int check_channel_stats(const JobConfig *cfg, const char *path, const FloatList *list, MaecError *err)
 {
     const JobData *d = &cfg->data;
-    const struct { const char *path; const FloatList *list; } stats[] = {{"data.mean", &d->mean},
-                                                                        {"data.std", &d->std}};
     int chans = cfg->model.in_chans;
-    if (d->normalize == JOB_NORMALIZE_IMAGENET && chans != 3)
-        return keyload_error(load, "data.normalize", err, "data.normalize: imagenet has values for 3 "
-                             "channels (RGB) but model.in_chans = %d; use dataset, custom or none", chans);
-    for (size_t i = 0; i < 2; i++) {
-        int n = stats[i].list->n;
-        if (d->normalize == JOB_NORMALIZE_CUSTOM && n != chans)
-            return keyload_error(load, first_given(load, (const char *const[]){stats[i].path, "data.normalize",
-                                                                               NULL}),
-                                 err, "%s has %d values; data.normalize: custom needs one per channel "
-                                 "(model.in_chans = %d)", stats[i].path, n, chans);
-        if (d->normalize != JOB_NORMALIZE_CUSTOM && n > 0)
-            return keyload_error(load, stats[i].path, err, "%s is only used with data.normalize: custom "
-                                 "(it is %s)", stats[i].path, normalize_names[d->normalize]);
-    }
+    if (d->normalize == JOB_NORMALIZE_CUSTOM && list->n != chans)
+        return keytable_error(cfg, &table, first_given(cfg, (const char *const[]){path, "data.normalize", NULL}),
+                              err, "%s has %d values; data.normalize: custom needs one per channel "
+                              "(model.in_chans = %d)", path, list->n, chans);
+    if (d->normalize != JOB_NORMALIZE_CUSTOM && list->n > 0)
+        return keytable_error(cfg, &table, path, err, "%s is only used with data.normalize: custom (it is %s)",
+                              path, normalize_names[d->normalize]);
     return 0;
 }
 
-static int check_schedule(const KeyLoad *load, const JobConfig *cfg, MaecError *err)
+static int check_normalize(const JobConfig *cfg, MaecError *err)
+{
+    int chans = cfg->model.in_chans;
+    if (cfg->data.normalize == JOB_NORMALIZE_IMAGENET && chans != 3)
+        return keytable_error(cfg, &table, "data.normalize", err, "data.normalize: imagenet has values for 3 "
+                              "channels (RGB) but model.in_chans = %d; use dataset, custom or none", chans);
+    return check_channel_stats(cfg, "data.mean", &cfg->data.mean, err) ||
+                   check_channel_stats(cfg, "data.std", &cfg->data.std, err)
+               ? -1
+               : 0;
+}
+
+static int check_schedule(const JobConfig *cfg, MaecError *err)
 {
     const JobOptim *o = &cfg->optim;
     if (o->steps == 0 && o->warmup_steps == 0 && o->warmup_epochs >= o->epochs)
-        return keyload_error(load, first_given(load, (const char *const[]){"optim.warmup_epochs",
-                                                                           "optim.epochs", NULL}),
-                             err, "optim.warmup_epochs = %g must be less than optim.epochs = %g, or the "
-                             "learning rate never reaches its peak", o->warmup_epochs, o->epochs);
+        return keytable_error(cfg, &table, first_given(cfg, (const char *const[]){"optim.warmup_epochs",
+                                                                                  "optim.epochs", NULL}),
+                              err, "optim.warmup_epochs = %g must be less than optim.epochs = %g, or the "
+                              "learning rate never reaches its peak", o->warmup_epochs, o->epochs);
     if (o->steps > 0 && o->warmup_steps >= o->steps)
-        return keyload_error(load, first_given(load, (const char *const[]){"optim.warmup_steps",
-                                                                           "optim.steps", NULL}),
-                             err, "optim.warmup_steps = %d must be less than optim.steps = %d",
-                             o->warmup_steps, o->steps);
+        return keytable_error(cfg, &table, first_given(cfg, (const char *const[]){"optim.warmup_steps",
+                                                                                  "optim.steps", NULL}),
+                              err, "optim.warmup_steps = %d must be less than optim.steps = %d",
+                              o->warmup_steps, o->steps);
     if (o->lr > 0 && o->min_lr > o->lr)
-        return keyload_error(load, first_given(load, (const char *const[]){"optim.min_lr", "optim.lr", NULL}),
-                             err, "optim.min_lr = %g is above the peak optim.lr = %g", o->min_lr, o->lr);
+        return keytable_error(cfg, &table, first_given(cfg, (const char *const[]){"optim.min_lr", "optim.lr",
+                                                                                  NULL}),
+                              err, "optim.min_lr = %g is above the peak optim.lr = %g", o->min_lr, o->lr);
     return 0;
 }
 
-/* ---- loading ---- */
-
-static int load_config(JobConfig *out, const char *path, const char *text, const char *name,
-                       char *const *overrides, size_t n_overrides, MaecError *err)
+int config_validate(const JobConfig *cfg, MaecError *err)
 {
-    JobConfig cfg;
-    config_defaults(&cfg);
-    KeyLoad *load = keyload_new(&cfg, &table);
-    int rc = text ? keyload_read_text(load, text, strlen(text), name, err) : keyload_read_file(load, path, err);
-    for (size_t i = 0; i < n_overrides && !rc; i++)
-        rc = keyload_read_set(load, overrides[i], err);
-    if (!rc)
-        rc = keyload_apply(load, err);
-    if (!rc)
-        rc = check_model(load, &cfg, err) || check_masking(load, &cfg, err) ||
-             check_normalize(load, &cfg, err) || check_schedule(load, &cfg, err) ? -1 : 0;
-    keyload_free(load);
-    if (!rc)
-        *out = cfg;
-    return rc;
-}
-
-int config_load(JobConfig *out, const char *path, char *const *overrides, size_t n_overrides, MaecError *err)
-{
-    return load_config(out, path, NULL, path, overrides, n_overrides, err);
-}
-
-int config_load_string(JobConfig *out, const char *yaml_text, const char *name, char *const *overrides,
-                       size_t n_overrides, MaecError *err)
-{
-    return load_config(out, NULL, yaml_text, name, overrides, n_overrides, err);
+    return check_model(cfg, err) || check_masking(cfg, err) || check_normalize(cfg, err) ||
+                   check_schedule(cfg, err) || keytable_check_required(cfg, &table, err)
+               ? -1
+               : 0;
 }

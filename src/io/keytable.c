@@ -9,6 +9,7 @@
 #include <stdint.h>
 #include <math.h>
 #include <stdarg.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -25,23 +26,25 @@ typedef struct Place {
 } Place;
 
 /* One value read for one key. */
+/* One value read for one key. */
 typedef struct Item {
     const Key *key;
-    yaml_document_t *doc;
     yaml_node_t *value;
     Place key_place, value_place;
-    int source; /* which read: a key may repeat across sources, never within one */
 } Item;
 
-struct KeyLoad {
+/* One source being read (a file, a text, one --set): its document and the values it gives.
+ * Nothing reaches the target until the whole source has been checked. */
+typedef struct Read {
     const KeyTable *table;
-    void *target;
-    yaml_document_t **docs;
-    size_t n_docs;
+    yaml_document_t doc;
     Item *items;
     size_t n_items;
-    int n_sources;
-    const char *first_name;
+} Read;
+
+struct KeySources {
+    size_t count;  /* keys in the table */
+    char *where[]; /* per key of the table: "FILE:L:C" or "--set K=V"; NULL = not given */
 };
 
 /* ---- messages ---- */
@@ -112,6 +115,27 @@ static bool in_section(const char *path, const char *section)
 {
     size_t n = strlen(section);
     return section_length(path) == n && !strncmp(path, section, n);
+}
+
+/* Bytes of a key's value in the target struct. */
+static size_t value_size(const Key *k)
+{
+    switch (k->type) {
+    case KEY_INT:
+    case KEY_ENUM:
+        return sizeof(int);
+    case KEY_FLOAT:
+        return sizeof(double);
+    case KEY_BOOL:
+        return sizeof(bool);
+    case KEY_STRING:
+        return KEY_TEXT_MAX;
+    case KEY_FLOATS:
+        return sizeof(FloatList);
+    case KEY_SECTION:
+        break;
+    }
+    return 0;
 }
 
 static int path_depth(const char *path)
@@ -321,59 +345,65 @@ static int syntax_error(const yaml_parser_t *p, const char *text, size_t length,
     return error_at(&at, err, "invalid YAML: %s%s", problem, hint);
 }
 
-/* Parses exactly one YAML document; load keeps it (the items point into it). */
-static int parse_document(yaml_document_t **out, KeyLoad *load, const char *text, size_t length,
-                          const Place *source, MaecError *err)
+/* A second document ("---") would be silently ignored; say so instead. */
+static int check_no_second_document(yaml_parser_t *parser, const char *text, size_t length,
+                                    const Place *source, MaecError *err)
+{
+    yaml_document_t extra;
+    if (!yaml_parser_load(parser, &extra))
+        return syntax_error(parser, text, length, source, err);
+    yaml_node_t *root = yaml_document_get_root_node(&extra);
+    int rc = 0;
+    if (root) {
+        Place at = place_of(source, root);
+        rc = error_at(&at, err, "a second YAML document starts here; a job file holds one");
+    }
+    yaml_document_delete(&extra);
+    return rc;
+}
+
+/* Parses exactly one YAML document into doc; on success the caller deletes it. */
+static int parse_document(yaml_document_t *doc, const char *text, size_t length, const Place *source,
+                          MaecError *err)
 {
     yaml_parser_t parser;
     if (!yaml_parser_initialize(&parser))
         fatal("out of memory starting the YAML parser");
     yaml_parser_set_input_string(&parser, (const unsigned char *)text, length);
-    yaml_document_t *doc = xmalloc(sizeof *doc, "a YAML document");
     int rc = 0;
     if (!yaml_parser_load(&parser, doc)) {
         rc = syntax_error(&parser, text, length, source, err);
-        free(doc);
-        doc = NULL;
-    } else {
-        load->docs = xrealloc(load->docs, (load->n_docs + 1) * sizeof *load->docs, "YAML documents");
-        load->docs[load->n_docs++] = doc;
-        yaml_document_t extra;
-        if (!yaml_parser_load(&parser, &extra)) {
-            rc = syntax_error(&parser, text, length, source, err);
-        } else {
-            yaml_node_t *root = yaml_document_get_root_node(&extra);
-            if (root) {
-                Place at = place_of(source, root);
-                rc = error_at(&at, err, "a second YAML document starts here; a job file holds one");
-            }
-            yaml_document_delete(&extra);
-        }
+    } else if (check_no_second_document(&parser, text, length, source, err)) {
+        yaml_document_delete(doc);
+        rc = -1;
     }
     yaml_parser_delete(&parser);
-    *out = doc;
     return rc;
 }
 
 /* ---- collecting values ---- */
 
-static int add_item(KeyLoad *load, const Key *key, yaml_document_t *doc, yaml_node_t *value,
-                    const Place *key_place, MaecError *err)
+static const Item *read_item(const Read *read, const Key *key)
 {
-    for (size_t i = 0; i < load->n_items; i++) {
-        const Item *old = &load->items[i];
-        if (old->key == key && old->source == load->n_sources)
-            return error_at(key_place, err, "duplicate key '%s' (first given at %zu:%zu)", key->path,
-                            old->key_place.line + 1, old->key_place.col + 1);
-    }
-    load->items = xrealloc(load->items, (load->n_items + 1) * sizeof *load->items, "configuration values");
-    load->items[load->n_items++] = (Item){key, doc, value, *key_place, place_of(key_place, value),
-                                          load->n_sources};
+    for (size_t i = 0; i < read->n_items; i++)
+        if (read->items[i].key == key)
+            return &read->items[i];
+    return NULL;
+}
+
+/* Catches a key given twice in one source in different spellings ("optim.blr" and optim: blr). */
+static int add_item(Read *read, const Key *key, yaml_node_t *value, const Place *key_place, MaecError *err)
+{
+    const Item *old = read_item(read, key);
+    if (old)
+        return error_at(key_place, err, "duplicate key '%s' (first given at %zu:%zu)", key->path,
+                        old->key_place.line + 1, old->key_place.col + 1);
+    read->items = xrealloc(read->items, (read->n_items + 1) * sizeof *read->items, "configuration values");
+    read->items[read->n_items++] = (Item){key, value, *key_place, place_of(key_place, value)};
     return 0;
 }
 
-static int visit(KeyLoad *load, yaml_document_t *doc, const char *path, yaml_node_t *value,
-                 const Place *key_place, MaecError *err);
+static int visit(Read *read, const char *path, yaml_node_t *value, const Place *key_place, MaecError *err);
 
 /* The name of one mapping pair's key. */
 static int pair_key(const char **name, yaml_document_t *doc, const yaml_node_pair_t *pair, const Place *at,
@@ -401,19 +431,24 @@ static int check_unique(yaml_document_t *doc, const yaml_node_pair_t *first, con
     return 0;
 }
 
-static int visit_section(KeyLoad *load, yaml_document_t *doc, const char *section, yaml_node_t *value,
-                         const Place *key_place, MaecError *err)
+static int not_a_mapping(const char *section, const yaml_node_t *value, const Place *key_place, MaecError *err)
+{
+    Place at = place_of(key_place, value);
+    char got[128];
+    describe(got, sizeof got, value);
+    if (!section[0])
+        return error_at(&at, err, "expected a mapping of keys at the top level, got %s", got);
+    return error_at(&at, err, "'%s' is a section: expected a mapping of its keys, got %s", section, got);
+}
+
+static int visit_section(Read *read, const char *section, yaml_node_t *value, const Place *key_place,
+                         MaecError *err)
 {
     if (is_null(value)) /* "augment:" with nothing under it */
         return 0;
-    if (value->type != YAML_MAPPING_NODE) {
-        Place at = place_of(key_place, value);
-        char got[128];
-        describe(got, sizeof got, value);
-        if (!section[0])
-            return error_at(&at, err, "expected a mapping of keys at the top level, got %s", got);
-        return error_at(&at, err, "'%s' is a section: expected a mapping of its keys, got %s", section, got);
-    }
+    if (value->type != YAML_MAPPING_NODE)
+        return not_a_mapping(section, value, key_place, err);
+    yaml_document_t *doc = &read->doc;
     const yaml_node_pair_t *first = value->data.mapping.pairs.start;
     for (const yaml_node_pair_t *pair = first; pair < value->data.mapping.pairs.top; pair++) {
         Place at = place_of(key_place, node_at(doc, pair->key));
@@ -425,119 +460,20 @@ static int visit_section(KeyLoad *load, yaml_document_t *doc, const char *sectio
         if (n < 0 || (size_t)n >= sizeof path)
             return error_at(&at, err, "unknown key '%.60s...' (far longer than any key)", name);
         if (check_unique(doc, first, pair, name, path, &at, err) ||
-            visit(load, doc, path, node_at(doc, pair->value), &at, err))
+            visit(read, path, node_at(doc, pair->value), &at, err))
             return -1;
     }
     return 0;
 }
 
-static int visit(KeyLoad *load, yaml_document_t *doc, const char *path, yaml_node_t *value,
-                 const Place *key_place, MaecError *err)
+static int visit(Read *read, const char *path, yaml_node_t *value, const Place *key_place, MaecError *err)
 {
-    const Key *row = path[0] ? find_row(load->table, path) : NULL;
+    const Key *row = path[0] ? find_row(read->table, path) : NULL;
     if (row && row->type != KEY_SECTION)
-        return add_item(load, row, doc, value, key_place, err);
+        return add_item(read, row, value, key_place, err);
     if (!row && path[0])
-        return unknown_key(load->table, path, key_place, err);
-    return visit_section(load, doc, path, value, key_place, err);
-}
-
-KeyLoad *keyload_new(void *target, const KeyTable *table)
-{
-    KeyLoad *load = xcalloc(1, sizeof *load, "a configuration load");
-    load->table = table;
-    load->target = target;
-    return load;
-}
-
-void keyload_free(KeyLoad *load)
-{
-    if (!load)
-        return;
-    for (size_t i = 0; i < load->n_docs; i++) {
-        yaml_document_delete(load->docs[i]);
-        free(load->docs[i]);
-    }
-    free(load->docs);
-    free(load->items);
-    free(load);
-}
-
-int keyload_read_text(KeyLoad *load, const char *text, size_t length, const char *name, MaecError *err)
-{
-    Place source = {.name = name};
-    yaml_document_t *doc;
-    if (parse_document(&doc, load, text, length, &source, err))
-        return -1;
-    if (!load->first_name)
-        load->first_name = name;
-    load->n_sources++;
-    yaml_node_t *root = yaml_document_get_root_node(doc);
-    if (!root) /* an empty file gives no values */
-        return 0;
-    Place at = place_of(&source, root);
-    return visit(load, doc, "", root, &at, err);
-}
-
-static int read_all(char **text, size_t *length, const char *path, MaecError *err)
-{
-    FILE *f = fopen(path, "rb");
-    if (!f)
-        return error_set(err, "cannot read %s: %s", path, strerror(errno));
-    char *buf = xmalloc(MAX_SOURCE_BYTES + 1, "a job file");
-    size_t n = fread(buf, 1, MAX_SOURCE_BYTES + 1, f);
-    int failed = ferror(f) ? errno : 0;
-    fclose(f);
-    if (failed || n > MAX_SOURCE_BYTES) {
-        free(buf);
-        if (failed)
-            return error_set(err, "cannot read %s: %s", path, strerror(failed));
-        return error_set(err, "%s: larger than %u MiB; is this really a job file?", path,
-                         MAX_SOURCE_BYTES >> 20);
-    }
-    *text = buf;
-    *length = n;
-    return 0;
-}
-
-int keyload_read_file(KeyLoad *load, const char *path, MaecError *err)
-{
-    char *text = NULL;
-    size_t length = 0;
-    if (read_all(&text, &length, path, err))
-        return -1;
-    int rc = keyload_read_text(load, text, length, path, err); /* libyaml copies what it keeps */
-    free(text);
-    return rc;
-}
-
-int keyload_read_set(KeyLoad *load, const char *arg, MaecError *err)
-{
-    Place source = {.set_arg = arg};
-    const char *eq = strchr(arg, '=');
-    if (!eq || eq == arg)
-        return error_at(&source, err, "expected KEY=VALUE, e.g. --set optim.blr=1e-3");
-    char path[MAX_PATH_CHARS + 1];
-    if ((size_t)(eq - arg) >= sizeof path)
-        return error_at(&source, err, "unknown key (far longer than any key)");
-    snprintf(path, sizeof path, "%.*s", (int)(eq - arg), arg);
-    const Key *row = find_row(load->table, path);
-    const char *value = eq + 1;
-    char *quoted = NULL;
-    if (row && row->type == KEY_STRING && value[0] != '"' && value[0] != '\'')
-        value = quoted = yaml_quote(value);
-    yaml_document_t *doc;
-    int rc = parse_document(&doc, load, value, strlen(value), &source, err);
-    free(quoted);
-    if (rc)
-        return -1;
-    load->n_sources++;
-    yaml_node_t *root = yaml_document_get_root_node(doc);
-    if (!root) /* "KEY=" is an empty plain scalar, as "key:" is in a file */
-        root = node_at(doc, yaml_document_add_scalar(doc, NULL, (yaml_char_t *)"", 0, YAML_PLAIN_SCALAR_STYLE));
-    if (!root)
-        fatal("out of memory reading --set %s", arg);
-    return visit(load, doc, path, root, &source, err);
+        return unknown_key(read->table, path, key_place, err);
+    return visit_section(read, path, value, key_place, err);
 }
 
 /* ---- converting values ---- */
@@ -656,6 +592,8 @@ static int store_string(char *dst, const Key *k, const yaml_node_t *v, const Pla
 {
     const char *t = is_null(v) ? "" : scalar_text(v);
     size_t n = is_null(v) ? 0 : v->data.scalar.length;
+    if (n == 0 && (k->flags & KEY_NONEMPTY))
+        return error_at(at, err, "%s: must not be empty", k->path);
     if (memchr(t, '\0', n))
         return error_at(at, err, "%s: the text contains a NUL character", k->path);
     if (n >= KEY_TEXT_MAX)
@@ -726,13 +664,93 @@ static int store_floats(FloatList *dst, const Key *k, yaml_document_t *doc, cons
     return 0;
 }
 
-static int store_item(void *target, const Item *item, MaecError *err)
+/* ---- where values were given ---- */
+
+static KeySources **sources_slot(void *target, const KeyTable *t)
+{
+    return (KeySources **)((char *)target + t->sources_offset);
+}
+
+static const char *given_where(const void *target, const KeyTable *t, const Key *k)
+{
+    const KeySources *sources = *sources_slot((void *)target, t);
+    return sources ? sources->where[k - t->keys] : NULL;
+}
+
+static void record_sources(void *target, const Read *read)
+{
+    const KeyTable *t = read->table;
+    KeySources **sources = sources_slot(target, t);
+    if (!*sources) {
+        *sources = xcalloc(1, sizeof **sources + t->count * sizeof(char *), "configuration sources");
+        (*sources)->count = t->count;
+    }
+    for (size_t i = 0; i < read->n_items; i++) {
+        char where[600];
+        place_format(where, sizeof where, &read->items[i].value_place);
+        char **slot = &(*sources)->where[read->items[i].key - t->keys];
+        free(*slot);
+        *slot = xstrdup(where);
+    }
+}
+
+void keytable_sources_free(void *target, const KeyTable *table)
+{
+    KeySources **sources = sources_slot(target, table);
+    if (!*sources)
+        return;
+    for (size_t i = 0; i < (*sources)->count; i++)
+        free((*sources)->where[i]);
+    free(*sources);
+    *sources = NULL;
+}
+
+bool keytable_given(const void *target, const KeyTable *table, const char *path)
+{
+    const Key *k = find_row(table, path);
+    return k && given_where(target, table, k);
+}
+
+int keytable_error(const void *target, const KeyTable *table, const char *path, MaecError *err, const char *fmt,
+                   ...)
+{
+    if (!err)
+        return -1;
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(err->msg, sizeof err->msg, fmt, ap);
+    va_end(ap);
+    const Key *k = find_row(table, path);
+    const char *where = k ? given_where(target, table, k) : NULL;
+    return where ? error_prefix(err, "%s", where) : -1;
+}
+
+/* ---- storing a source's values ---- */
+
+/* Runs k's hook, then puts back every other key given so far (in this source or before), so a
+ * hook that fills keys (a preset) never undoes what the user wrote, whatever the order. */
+static void run_hook_keeping_given(void *target, const Read *read, const Key *k)
+{
+    const KeyTable *t = read->table;
+    char *before = xmalloc(t->target_size, "a configuration copy");
+    memcpy(before, target, t->target_size);
+    k->after(target);
+    for (size_t i = 0; i < t->count; i++) {
+        const Key *other = &t->keys[i];
+        if (other != k && other->type != KEY_SECTION &&
+            (given_where(target, t, other) || read_item(read, other)))
+            memcpy((char *)target + other->offset, before + other->offset, value_size(other));
+    }
+    free(before);
+}
+
+static int store_item(void *target, Read *read, const Item *item, MaecError *err)
 {
     const Key *k = item->key;
     char *dst = (char *)target + k->offset;
     int rc;
     if (k->type == KEY_FLOATS) {
-        rc = store_floats((FloatList *)dst, k, item->doc, item->value, &item->value_place, err);
+        rc = store_floats((FloatList *)dst, k, &read->doc, item->value, &item->value_place, err);
     } else if (item->value->type != YAML_SCALAR_NODE) {
         char got[32];
         describe(got, sizeof got, item->value);
@@ -741,79 +759,149 @@ static int store_item(void *target, const Item *item, MaecError *err)
         rc = store_scalar(dst, k, item->value, &item->value_place, err);
     }
     if (!rc && k->after)
-        k->after(target);
+        run_hook_keeping_given(target, read, k);
     return rc;
 }
 
-/* APPLY_FIRST keys first (a preset), then the others in the order read. */
-static int store_items(KeyLoad *load, MaecError *err)
+/* Stores the values in the order read, into a copy first so that an error leaves target as it was. */
+static int apply_read(void *target, Read *read, MaecError *err)
 {
-    for (int pass = 0; pass < 2; pass++)
-        for (size_t i = 0; i < load->n_items; i++) {
-            bool first = load->items[i].key->flags & KEY_APPLY_FIRST;
-            if (first == (pass == 0) && store_item(load->target, &load->items[i], err))
-                return -1;
-        }
+    const KeyTable *t = read->table;
+    char *scratch = xmalloc(t->target_size, "a configuration copy");
+    memcpy(scratch, target, t->target_size);
+    int rc = 0;
+    for (size_t i = 0; i < read->n_items && !rc; i++)
+        rc = store_item(scratch, read, &read->items[i], err);
+    if (!rc) {
+        memcpy(target, scratch, t->target_size);
+        record_sources(target, read);
+    }
+    free(scratch);
+    return rc;
+}
+
+/* Collects root's values under path (the top level: "") and stores them; frees the document. */
+static int read_document(void *target, Read *read, const char *path, yaml_node_t *root, const Place *at,
+                         MaecError *err)
+{
+    int rc = visit(read, path, root, at, err);
+    if (!rc)
+        rc = apply_read(target, read, err);
+    yaml_document_delete(&read->doc);
+    free(read->items);
+    return rc;
+}
+
+int keytable_read_text(void *target, const KeyTable *table, const char *text, size_t length, const char *name,
+                       MaecError *err)
+{
+    Place source = {.name = name};
+    Read read = {.table = table};
+    if (parse_document(&read.doc, text, length, &source, err))
+        return -1;
+    yaml_node_t *root = yaml_document_get_root_node(&read.doc);
+    if (!root) { /* an empty file gives no values */
+        yaml_document_delete(&read.doc);
+        return 0;
+    }
+    Place at = place_of(&source, root);
+    return read_document(target, &read, "", root, &at, err);
+}
+
+static int read_all(char **text, size_t *length, const char *path, MaecError *err)
+{
+    FILE *f = fopen(path, "rb");
+    if (!f)
+        return error_set(err, "cannot read %s: %s", path, strerror(errno));
+    char *buf = xmalloc(MAX_SOURCE_BYTES + 1, "a job file");
+    size_t n = fread(buf, 1, MAX_SOURCE_BYTES + 1, f);
+    int failed = ferror(f) ? errno : 0;
+    fclose(f);
+    if (failed || n > MAX_SOURCE_BYTES) {
+        free(buf);
+        if (failed)
+            return error_set(err, "cannot read %s: %s", path, strerror(failed));
+        return error_set(err, "%s: larger than %u MiB; is this really a job file?", path,
+                         MAX_SOURCE_BYTES >> 20);
+    }
+    *text = buf;
+    *length = n;
     return 0;
 }
 
-int keyload_apply(KeyLoad *load, MaecError *err)
+int keytable_read_file(void *target, const KeyTable *table, const char *path, MaecError *err)
 {
-    if (store_items(load, err))
+    char *text = NULL;
+    size_t length = 0;
+    if (read_all(&text, &length, path, err))
         return -1;
-    for (size_t i = 0; i < load->table->count; i++) {
-        const Key *k = &load->table->keys[i];
-        const char *value = (const char *)load->target + k->offset;
-        if (k->type != KEY_STRING || !(k->flags & KEY_NONEMPTY) || value[0])
-            continue;
-        if (keyload_given(load, k->path))
-            return keyload_error(load, k->path, err, "%s: must not be empty", k->path);
-        return keyload_error(load, k->path, err, "missing required key '%s'. %s", k->path, k->doc);
+    int rc = keytable_read_text(target, table, text, length, path, err); /* libyaml copies what it keeps */
+    free(text);
+    return rc;
+}
+
+int keytable_set(void *target, const KeyTable *table, const char *assignment, MaecError *err)
+{
+    Place source = {.set_arg = assignment};
+    const char *eq = strchr(assignment, '=');
+    if (!eq || eq == assignment)
+        return error_at(&source, err, "expected KEY=VALUE, e.g. --set optim.blr=1e-3");
+    char path[MAX_PATH_CHARS + 1];
+    if ((size_t)(eq - assignment) >= sizeof path)
+        return error_at(&source, err, "unknown key (far longer than any key)");
+    snprintf(path, sizeof path, "%.*s", (int)(eq - assignment), assignment);
+    const Key *row = find_row(table, path);
+    const char *value = eq + 1;
+    char *quoted = NULL;
+    if (row && row->type == KEY_STRING && value[0] != '"' && value[0] != '\'')
+        value = quoted = yaml_quote(value);
+    Read read = {.table = table};
+    int rc = parse_document(&read.doc, value, strlen(value), &source, err);
+    free(quoted);
+    if (rc)
+        return -1;
+    yaml_node_t *root = yaml_document_get_root_node(&read.doc);
+    if (!root) /* "KEY=" is an empty plain scalar, as "key:" is in a file */
+        root = node_at(&read.doc, yaml_document_add_scalar(&read.doc, NULL, (yaml_char_t *)"", 0,
+                                                           YAML_PLAIN_SCALAR_STYLE));
+    if (!root)
+        fatal("out of memory reading --set %s", assignment);
+    return read_document(target, &read, path, root, &source, err);
+}
+
+int keytable_check_required(const void *target, const KeyTable *table, MaecError *err)
+{
+    for (size_t i = 0; i < table->count; i++) {
+        const Key *k = &table->keys[i];
+        const char *value = (const char *)target + k->offset;
+        if (k->type == KEY_STRING && (k->flags & KEY_NONEMPTY) && !value[0])
+            return error_set(err, "missing required key '%s' (%s); give it in the job file or with --set %s=...",
+                             k->path, k->doc, k->path);
     }
     return 0;
-}
-
-static const Item *last_item(const KeyLoad *load, const char *path)
-{
-    for (size_t i = load->n_items; i-- > 0;)
-        if (!strcmp(load->items[i].key->path, path))
-            return &load->items[i];
-    return NULL;
-}
-
-bool keyload_given(const KeyLoad *load, const char *path) { return last_item(load, path) != NULL; }
-
-int keyload_error(const KeyLoad *load, const char *path, MaecError *err, const char *fmt, ...)
-{
-    const Item *item = last_item(load, path);
-    Place nowhere = {.name = load->first_name};
-    va_list ap;
-    va_start(ap, fmt);
-    verror_at(item ? &item->value_place : &nowhere, err, fmt, ap);
-    va_end(ap);
-    return -1;
 }
 
 /* ---- defaults, dump, equality, reference ---- */
 
+static void store_default(void *target, const KeyTable *table, const Key *k)
+{
+    Place source = {.set_arg = k->def};
+    Read read = {.table = table};
+    MaecError err;
+    if (parse_document(&read.doc, k->def, strlen(k->def), &source, &err))
+        fatal("internal: the default of %s does not parse: %s", k->path, err.msg);
+    Item item = {.key = k, .value = yaml_document_get_root_node(&read.doc), .value_place = source};
+    if (!item.value || store_item(target, &read, &item, &err))
+        fatal("internal: bad default of %s: %s", k->path, item.value ? err.msg : "empty");
+    yaml_document_delete(&read.doc);
+}
+
 void keytable_defaults(void *target, const KeyTable *table)
 {
-    KeyLoad *load = keyload_new(target, table);
-    MaecError err;
-    for (size_t i = 0; i < table->count; i++) {
-        const Key *k = &table->keys[i];
-        if (k->type == KEY_SECTION || !k->def)
-            continue;
-        Place source = {.set_arg = k->def};
-        yaml_document_t *doc;
-        yaml_node_t *root;
-        if (parse_document(&doc, load, k->def, strlen(k->def), &source, &err) ||
-            !(root = yaml_document_get_root_node(doc)) || add_item(load, k, doc, root, &source, &err))
-            fatal("internal: the default of %s does not parse", k->path);
-    }
-    if (store_items(load, &err))
-        fatal("internal: bad default: %s", err.msg);
-    keyload_free(load);
+    memset(target, 0, table->target_size);
+    for (size_t i = 0; i < table->count; i++)
+        if (table->keys[i].type != KEY_SECTION && table->keys[i].def)
+            store_default(target, table, &table->keys[i]);
 }
 
 static void write_value(FILE *out, const void *src, const Key *k)
@@ -963,8 +1051,11 @@ static void write_reference_row(FILE *out, const Key *k)
     fprintf(out, " | %s |\n", k->doc);
 }
 
-void keytable_write_reference(FILE *out, const KeyTable *table)
+char *keytable_reference_markdown(const KeyTable *table)
 {
+    char *text = NULL;
+    size_t length = 0;
+    FILE *out = memory_file(&text, &length);
     bool need_header = true;
     for (size_t i = 0; i < table->count; i++) {
         const Key *k = &table->keys[i];
@@ -980,4 +1071,6 @@ void keytable_write_reference(FILE *out, const KeyTable *table)
         need_header = false;
         write_reference_row(out, k);
     }
+    fclose(out);
+    return text;
 }
