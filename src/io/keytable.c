@@ -592,8 +592,6 @@ static int store_string(char *dst, const Key *k, const yaml_node_t *v, const Pla
 {
     const char *t = is_null(v) ? "" : scalar_text(v);
     size_t n = is_null(v) ? 0 : v->data.scalar.length;
-    if (n == 0 && (k->flags & KEY_NONEMPTY))
-        return error_at(at, err, "%s: must not be empty", k->path);
     if (memchr(t, '\0', n))
         return error_at(at, err, "%s: the text contains a NUL character", k->path);
     if (n >= KEY_TEXT_MAX)
@@ -874,9 +872,12 @@ int keytable_check_required(const void *target, const KeyTable *table, MaecError
     for (size_t i = 0; i < table->count; i++) {
         const Key *k = &table->keys[i];
         const char *value = (const char *)target + k->offset;
-        if (k->type == KEY_STRING && (k->flags & KEY_NONEMPTY) && !value[0])
-            return error_set(err, "missing required key '%s' (%s); give it in the job file or with --set %s=...",
-                             k->path, k->doc, k->path);
+        if (k->type != KEY_STRING || !(k->flags & KEY_NONEMPTY) || value[0])
+            continue;
+        if (given_where(target, table, k))
+            return keytable_error(target, table, k->path, err, "%s: must not be empty", k->path);
+        return error_set(err, "missing required key '%s' (%s); give it in the job file or with --set %s=...",
+                         k->path, k->doc, k->path);
     }
     return 0;
 }
