@@ -48,8 +48,8 @@ static const Key keys[] = {
         "a seed gives the same run on any number of ranks"),
     INT("threads", threads, 0, 1024, "0", "Worker threads per rank; 0 = the CPUs this rank may use"),
 
-    SECTION("model", "The ViT encoder and the MAE decoder. `preset` fills every field first; any field "
-            "given here (or with --set) then overrides it, in whatever order they are written."),
+    SECTION("model", "The ViT encoder and the MAE decoder. `preset` fills every field that is not given "
+            "explicitly; a field given here or with --set keeps its value, whatever the order."),
     {.path = "model.preset", .type = KEY_ENUM, .offset = AT(model_preset), .names = vit_preset_names,
      .def = "vit-tiny", .after = fill_from_preset,
      .doc = "Starting shape: the ViT paper's encoders at 224 px, patch 16, RGB, with the MAE decoder "

@@ -63,6 +63,15 @@ static int is_yaml(const char *name)
     return n > 5 && !strcmp(name + n - 5, ".yaml");
 }
 
+/* The full example is where users look up how a key is written: it must show them all. */
+static void check_every_key_given(const JobConfig *cfg, const char *path)
+{
+    const KeyTable *keys = config_keys();
+    for (size_t i = 0; i < keys->count; i++)
+        CHECK(keys->keys[i].type == KEY_SECTION || keytable_given(cfg, keys, keys->keys[i].path),
+              "%s does not show %s", path, keys->keys[i].path);
+}
+
 static void test_shipped_jobs(void)
 {
     const char *root = getenv("MAEC_SOURCE_ROOT");
@@ -79,6 +88,11 @@ static void test_shipped_jobs(void)
         JobConfig cfg;
         MaecError err = {{0}};
         CHECK(config_load(path, &cfg, &err) == 0 && config_validate(&cfg, &err) == 0, "%s", err.msg);
+        if (!strcmp(e->d_name, "example-full.yaml"))
+            check_every_key_given(&cfg, path);
+        if (!strcmp(e->d_name, "smoke.yaml"))
+            CHECK(cfg.model.img_size == 32 && cfg.model.depth <= 2 && cfg.optim.steps > 0 && cfg.optim.steps <= 100,
+                  "%s is no longer a smoke test", path);
         config_free(&cfg);
         jobs++;
     }
