@@ -1,6 +1,5 @@
 #include "maec/config.h"
 
-#include <limits.h>
 #include <math.h>
 #include <string.h>
 
