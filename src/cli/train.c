@@ -2,6 +2,9 @@
  * runs the forward and backward passes on its slice of each global batch, and the ranks
  * synchronise gradients by all-reduce or ZeRO-1/2 sharding (zero.h). The loop is here; each
  * stage is one call into one layer. */
+/* sched_getaffinity and CPU_COUNT (the cores this process may use) are GNU extensions. */
+#define _GNU_SOURCE
+
 #include "maec/adamw.h"
 #include "maec/alloc.h"
 #include "maec/checkpoint.h"
@@ -9,6 +12,7 @@
 #include "maec/config.h"
 #include "maec/dataset.h"
 #include "maec/dist.h"
+#include "maec/files.h"
 #include "maec/gradsync.h"
 #include "maec/log.h"
 #include "maec/mae.h"
@@ -287,11 +291,13 @@ static int trainer_setup(Trainer *t, MaecError *err)
 static int check_resumable(const Trainer *t, const CheckpointMeta *meta, const char *path, MaecError *err)
 {
     JobConfig stored;
-    if (config_load_string(&stored, meta->config_yaml, path, NULL, 0, err))
+    if (config_load_string(meta->config_yaml, path, &stored, err))
         return error_prefix(err, "%s: stored configuration", path);
-    if (memcmp(&stored.model, &t->cfg.model, sizeof stored.model) ||
-        stored.objective.norm_pix_loss != t->cfg.objective.norm_pix_loss ||
-        stored.masking.ratio != t->cfg.masking.ratio)
+    bool same = !memcmp(&stored.model, &t->cfg.model, sizeof stored.model) &&
+                stored.objective.norm_pix_loss == t->cfg.objective.norm_pix_loss &&
+                stored.masking.ratio == t->cfg.masking.ratio;
+    config_free(&stored);
+    if (!same)
         return error_set(err, "%s was written for another model or objective than this job's: resume with "
                          "the job that wrote it, or start in a new checkpoint.dir", path);
     if (meta->global_batch != t->plan.global_batch)
@@ -339,6 +345,8 @@ static int open_metrics(Trainer *t, MaecError *err)
     if (t->plan.rank != 0 || !name[0])
         return 0;
     char path[PATH_TEXT];
+    if (t->cfg.checkpoint.dir[0] && make_dirs(t->cfg.checkpoint.dir, err))
+        return -1;
     if (name[0] != '/' && t->cfg.checkpoint.dir[0])
         snprintf(path, sizeof path, "%s/%s", t->cfg.checkpoint.dir, name);
     else
@@ -557,6 +565,17 @@ static void trainer_free(Trainer *t)
     if (t->data)
         dataset_close(t->data);
     free(t->m), free(t->v), free(t->grad_shard), free(t->grad_scratch), free(t->config_yaml);
+    config_free(&t->cfg);
+}
+
+static int load_job(JobConfig *cfg, const TrainArgs *args, MaecError *err)
+{
+    if (config_load(args->job, cfg, err))
+        return -1;
+    for (size_t i = 0; i < args->n_overrides; i++)
+        if (config_set(cfg, args->overrides[i], err))
+            return -1;
+    return config_validate(cfg, err);
 }
 
 static void install_signal_handlers(void)
@@ -577,9 +596,11 @@ int cmd_train(int argc, char **argv)
     install_signal_handlers();
     Trainer t = {.stop_at = args.stop_at};
     MaecError err = {{0}};
-    int rc = config_load(&t.cfg, args.job, args.overrides, args.n_overrides, &err);
-    if (failed_anywhere(rc, &err))
+    int rc = load_job(&t.cfg, &args, &err);
+    if (failed_anywhere(rc, &err)) {
+        config_free(&t.cfg);
         return 2;
+    }
     t.config_yaml = config_to_yaml(&t.cfg);
     t.plan.threads = t.cfg.threads > 0 ? t.cfg.threads : auto_threads();
     parallel_init(t.plan.threads);

@@ -24,7 +24,7 @@ train() { # ranks, run name, extra arguments...
     --set optim.steps=20 --set optim.warmup_steps=5 --set optim.global_batch=16 \
     --set optim.clip_grad=1.0 --set checkpoint.every_steps=0 --set threads=1 "$@"
 }
-final() { echo "$work/$1/checkpoint-${2:-20}.h5"; }
+final() { printf "%s/%s/checkpoint-%08d.h5" "$work" "$1" "${2:-20}"; }
 
 case $case_name in
 ranks)
@@ -58,7 +58,7 @@ resume)
   ;;
 sigterm)
   mpiexec -n 2 "$MAEC" train "$MAEC_SOURCE_ROOT/jobs/smoke.yaml" --set data.train="$work/data.h5" \
-    --set checkpoint.dir="$work/sig" --set optim.steps=100000 --set log.every_steps=1 \
+    --set checkpoint.dir="$work/sig" --set optim.steps=400 --set log.every_steps=1 \
     --set checkpoint.every_steps=0 --set threads=1 >"$work/log.txt" 2>&1 &
   launcher=$!
   for _ in $(seq 600); do grep -q "step 3/" "$work/log.txt" 2>/dev/null && break; sleep 0.1; done
@@ -69,11 +69,12 @@ sigterm)
   [ "$rc" -eq 0 ] || { echo "exit status $rc after SIGTERM, expected 0"; exit 1; }
   grep -q "stopped after step" "$work/log.txt"
   ckpt=$(ls "$work/sig"/checkpoint-*.h5)
-  step=$(basename "$ckpt" .h5); step=${step#checkpoint-}
+  step=$(basename "$ckpt" .h5); step=$((10#${step#checkpoint-}))
   echo "checkpoint after SIGTERM: $ckpt"
   ls -a "$work/sig" | grep -q '\.tmp$' && { echo "a temporary checkpoint file was left behind"; exit 1; }
-  train 2 sig --resume auto --set optim.steps=$((step + 5))
-  test -f "$work/sig/checkpoint-$((step + 5)).h5"
+  [ "$step" -lt 400 ] || { echo "the run ended before the signal; make it longer"; exit 1; }
+  train 2 sig --resume auto --set optim.steps=400
+  test -f "$(final sig 400)"
   ;;
 *) echo "train_runs.sh: unknown case '$case_name'"; exit 2 ;;
 esac
