@@ -16,13 +16,13 @@ compare() { /usr/bin/python3 "$MAEC_SOURCE_ROOT/tests/mpi/compare_checkpoints.py
 "$MAEC" prep synthetic -o "$work/data.h5" --count 192 --size 32 --quiet
 
 # A small model, 20 steps of global batch 16 with warm-up, clipping and weight decay active.
+common=(--set data.train="$work/data.h5" --set optim.steps=20 --set optim.warmup_steps=5
+  --set optim.global_batch=16 --set optim.clip_grad=1.0 --set checkpoint.every_steps=0 --set threads=1)
 train() { # ranks, run name, extra arguments...
   local ranks=$1 run=$2
   shift 2
-  mpiexec -n "$ranks" "$MAEC" train "$MAEC_SOURCE_ROOT/jobs/smoke.yaml" --quiet \
-    --set data.train="$work/data.h5" --set checkpoint.dir="$work/$run" \
-    --set optim.steps=20 --set optim.warmup_steps=5 --set optim.global_batch=16 \
-    --set optim.clip_grad=1.0 --set checkpoint.every_steps=0 --set threads=1 "$@"
+  mpiexec -n "$ranks" "$MAEC" train "$MAEC_SOURCE_ROOT/jobs/smoke.yaml" --quiet "${common[@]}" \
+    --set checkpoint.dir="$work/$run" "$@"
 }
 final() { printf "%s/%s/checkpoint-%08d.h5" "$work" "$1" "${2:-20}"; }
 
@@ -57,9 +57,8 @@ resume)
   compare "$(final four)" "$(final moved)" --rtol 1e-5
   ;;
 sigterm)
-  mpiexec -n 2 "$MAEC" train "$MAEC_SOURCE_ROOT/jobs/smoke.yaml" --set data.train="$work/data.h5" \
-    --set checkpoint.dir="$work/sig" --set optim.steps=400 --set log.every_steps=1 \
-    --set checkpoint.every_steps=0 --set threads=1 >"$work/log.txt" 2>&1 &
+  mpiexec -n 2 "$MAEC" train "$MAEC_SOURCE_ROOT/jobs/smoke.yaml" "${common[@]}" --set checkpoint.dir="$work/sig" \
+    --set optim.steps=400 --set log.every_steps=1 >"$work/log.txt" 2>&1 &
   launcher=$!
   for _ in $(seq 600); do grep -q "step 3/" "$work/log.txt" 2>/dev/null && break; sleep 0.1; done
   grep -q "step 3/" "$work/log.txt" || { cat "$work/log.txt"; echo "training never reached step 3"; exit 1; }
