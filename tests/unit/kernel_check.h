@@ -17,11 +17,13 @@
 #include "../testing.h"
 
 #include "maec/alloc.h"
+#include "maec/error.h"
 #include "maec/parallel.h"
 #include "maec/rng.h"
 
 #include <stdbool.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #define GRAD_MAX_INPUTS 3
@@ -31,6 +33,9 @@
 #define FD_REF_TOL 1e-6
 /* Pre-fill + gradient and gradient twice differ from one call only by float rounding. */
 #define ACCUMULATE_TOL 1e-6
+/* The pool of the thread check: three, so that ranges split unevenly (the machine may have
+ * fewer cores; the check is about results, not speed). */
+#define KERNEL_CHECK_THREADS 3
 
 typedef struct GradCase GradCase;
 struct GradCase {
@@ -182,6 +187,20 @@ static inline double norm_d(const double *x, size_t n)
     return sqrt(s);
 }
 
+/* The scale of finite-difference steps along input x: its standard deviation, at least 1. The
+ * spread rather than the magnitude, because LayerNorm ignores a common offset (inputs at
+ * 100 + N(0,1)) and a step sized by the offset would leave the linear regime. */
+static inline double fd_scale(const double *x, size_t n)
+{
+    double mean = 0, var = 0;
+    for (size_t i = 0; i < n; i++)
+        mean += x[i];
+    mean /= (double)n;
+    for (size_t i = 0; i < n; i++)
+        var += (x[i] - mean) * (x[i] - mean);
+    return max_d(1.0, sqrt(var / (double)n));
+}
+
 /* Central differences of the reference along a random direction of input i. */
 static inline double fd_ref_error(const GradCase *c, int i, const double *grad, Rng *r)
 {
@@ -189,7 +208,7 @@ static inline double fd_ref_error(const GradCase *c, int i, const double *grad, 
     double *dir = doubles(n), *out = doubles(c->out_len), *x = c->xd[i];
     for (size_t k = 0; k < n; k++)
         dir[k] = rng_normal(r);
-    double h = FD_REF_STEP * max_d(1.0, norm_d(x, n) / sqrt((double)n)), analytic = 0;
+    double h = FD_REF_STEP * fd_scale(x, n), analytic = 0;
     for (size_t k = 0; k < n; k++) {
         x[k] += h * dir[k];
         analytic += grad[k] * dir[k];
@@ -212,7 +231,7 @@ static inline double fd_kernel_error(const GradCase *c, int i, const float *grad
     size_t n = c->input_len[i];
     float *x = c->x[i], *up_x = floats(n), *out = floats(c->out_len);
     double *step = doubles(n), *grad_d = doubles(n);
-    double scale = max_d(1.0, norm_d(c->xd[i], n) / sqrt((double)n));
+    double scale = fd_scale(c->xd[i], n);
     for (size_t k = 0; k < n; k++)
         up_x[k] = (float)(c->xd[i][k] + c->fd_step * scale * rng_normal(r));
     for (size_t k = 0; k < n; k++) { /* down = 2x - up, exact in double, rounded once */
@@ -223,7 +242,6 @@ static inline double fd_kernel_error(const GradCase *c, int i, const float *grad
     double down_loss = loss_kernel(c, out);
     memcpy(x, up_x, n * sizeof(float));
     double up_loss = loss_kernel(c, out);
-    memcpy(x, c->x[i] == x ? x : x, 0); /* keep x pointing at the case's buffer */
     for (size_t k = 0; k < n; k++)
         x[k] = (float)c->xd[i][k]; /* restore exactly */
     to_double(grad_d, grad, n);
@@ -369,6 +387,18 @@ static inline void check_grad_case(const GradCase *c, Rng *r)
     free_grads(c, grads);
     free(out_ref);
     free(out);
+}
+
+/* The main() of a kernel test: check_all runs its cases with the pool started (check_threads
+ * compares every case against one thread); then the error table and the summary. */
+static inline int kernel_check_main(const char *test_name, void (*check_all)(Rng *r))
+{
+    Rng r = rng_make(11, RNG_INIT, 0, 0);
+    parallel_init(KERNEL_CHECK_THREADS);
+    check_all(&r);
+    parallel_shutdown();
+    kernel_errors_print();
+    return test_summary(test_name);
 }
 
 #endif
