@@ -94,7 +94,10 @@ static inline void kernel_errors_print(void)
 }
 
 static inline float *floats(size_t n) { return xcalloc(n ? n : 1, sizeof(float), "test floats"); }
-static inline double *doubles(size_t n) { return xcalloc(n ? n : 1, sizeof(double), "test doubles"); }
+static inline double *doubles(size_t n)
+{
+    return xcalloc(n ? n : 1, sizeof(double), "test doubles");
+}
 
 static inline float *floats_copy(const float *x, size_t n)
 {
