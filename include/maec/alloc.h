@@ -22,6 +22,8 @@ typedef struct Arena {
 } Arena;
 
 void arena_init(Arena *arena, size_t capacity, const char *name);
+/* Bytes arena_floats(count) takes, alignment included: for sizing an arena up front. */
+size_t arena_floats_size(size_t count);
 float *arena_floats(Arena *arena, size_t count);
 void *arena_bytes(Arena *arena, size_t bytes);
 void arena_reset(Arena *arena);

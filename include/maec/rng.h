@@ -43,7 +43,9 @@ double rng_uniform_double(Rng *rng);
 double rng_normal(Rng *rng);
 /* Uniform integer in [0, n), unbiased (rejection). n > 0. */
 uint64_t rng_below(Rng *rng, uint64_t n);
-/* perm = a uniformly random permutation of 0..n-1 (Fisher-Yates). */
+/* Shuffles n items of item_size bytes (at most 64) uniformly at random (Fisher-Yates). */
+void rng_shuffle(Rng *rng, void *items, size_t n, size_t item_size);
+/* perm = a uniformly random permutation of 0..n-1. */
 void rng_permutation(Rng *rng, size_t *perm, size_t n);
 
 #endif

@@ -3,9 +3,11 @@
 #define MAEC_VIT_H
 
 #include "maec/error.h"
+#include "maec/params.h"
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 
 typedef struct ModelConfig {
     int img_size, patch_size, in_chans;
@@ -33,5 +35,12 @@ int vit_num_patches(const ModelConfig *cfg);
 int vit_patch_dim(const ModelConfig *cfg);
 /* Hidden width of the MLPs: (int)(dim * mlp_ratio), as timm. */
 int vit_mlp_hidden(const ModelConfig *cfg, int dim);
+
+/* Initialises every tensor of a ViT/MAE table as facebookresearch/mae initialize_weights():
+ * 2-D+ weights xavier-uniform with fan_out = shape[0] and fan_in = the rest (the fused qkv as one
+ * matrix, the patch-embedding kernel on its [D, C*p*p] view), biases 0 except the patch
+ * embedding's, which keeps PyTorch's Conv2d default U(+-1/sqrt(C*p*p)), *_token normal(0, 0.02),
+ * LayerNorm weight 1 and bias 0. Random draws: rng_make(seed, RNG_INIT, 0, tensor index). */
+void vit_init_weights(const ParamTable *table, float *params, uint64_t seed);
 
 #endif

@@ -75,6 +75,11 @@ void *arena_bytes(Arena *arena, size_t bytes)
     return p;
 }
 
+size_t arena_floats_size(size_t count)
+{
+    return (count * sizeof(float) + ALIGNMENT - 1) / ALIGNMENT * ALIGNMENT;
+}
+
 float *arena_floats(Arena *arena, size_t count) { return arena_bytes(arena, count * sizeof(float)); }
 
 void arena_reset(Arena *arena) { arena->used = 0; }

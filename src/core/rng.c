@@ -3,6 +3,7 @@
 #include "maec/error.h"
 
 #include <math.h>
+#include <string.h>
 
 #define PHILOX_M0 0xD2511F53u
 #define PHILOX_M1 0xCD9E8D57u
@@ -90,14 +91,22 @@ uint64_t rng_below(Rng *rng, uint64_t n)
     return x % n;
 }
 
+void rng_shuffle(Rng *rng, void *items, size_t n, size_t item_size)
+{
+    unsigned char tmp[64], *x = items;
+    if (item_size > sizeof tmp)
+        fatal("internal: rng_shuffle item of %zu bytes (at most %zu)", item_size, sizeof tmp);
+    for (size_t i = n; i > 1; i--) {
+        size_t j = (size_t)rng_below(rng, i);
+        memcpy(tmp, x + (i - 1) * item_size, item_size);
+        memcpy(x + (i - 1) * item_size, x + j * item_size, item_size);
+        memcpy(x + j * item_size, tmp, item_size);
+    }
+}
+
 void rng_permutation(Rng *rng, size_t *perm, size_t n)
 {
     for (size_t i = 0; i < n; i++)
         perm[i] = i;
-    for (size_t i = n; i > 1; i--) {
-        size_t j = (size_t)rng_below(rng, i);
-        size_t t = perm[i - 1];
-        perm[i - 1] = perm[j];
-        perm[j] = t;
-    }
+    rng_shuffle(rng, perm, n, sizeof *perm);
 }

@@ -1,5 +1,8 @@
 #include "maec/vit.h"
 
+#include "maec/rng.h"
+
+#include <math.h>
 #include <string.h>
 
 typedef struct Preset {
@@ -69,3 +72,38 @@ int vit_grid_size(const ModelConfig *c) { return c->img_size / c->patch_size; }
 int vit_num_patches(const ModelConfig *c) { return vit_grid_size(c) * vit_grid_size(c); }
 int vit_patch_dim(const ModelConfig *c) { return c->patch_size * c->patch_size * c->in_chans; }
 int vit_mlp_hidden(const ModelConfig *c, int dim) { return (int)(dim * c->mlp_ratio); }
+
+static bool has_suffix(const char *s, const char *suffix)
+{
+    size_t n = strlen(s), m = strlen(suffix);
+    return n >= m && !strcmp(s + n - m, suffix);
+}
+
+static void fill_uniform(float *x, size_t n, double bound, Rng *rng)
+{
+    for (size_t i = 0; i < n; i++)
+        x[i] = (float)((2.0 * rng_uniform_double(rng) - 1.0) * bound);
+}
+
+void vit_init_weights(const ParamTable *table, float *params, uint64_t seed)
+{
+    for (size_t i = 0; i < table->count; i++) {
+        const ParamTensor *t = &table->tensors[i];
+        float *x = params + t->offset;
+        Rng rng = rng_make(seed, RNG_INIT, 0, i);
+        if (has_suffix(t->name, "_token")) {
+            for (size_t k = 0; k < t->numel; k++)
+                x[k] = (float)(0.02 * rng_normal(&rng));
+        } else if (t->ndim >= 2) {
+            double fan_out = (double)t->shape[0], fan_in = (double)t->numel / fan_out;
+            fill_uniform(x, t->numel, sqrt(6.0 / (fan_in + fan_out)), &rng);
+        } else if (!strcmp(t->name, "patch_embed.proj.bias")) {
+            const ParamTensor *w = param_table_find(table, "patch_embed.proj.weight");
+            fill_uniform(x, t->numel, 1.0 / sqrt((double)(w->numel / w->shape[0])), &rng);
+        } else {
+            float value = has_suffix(t->name, ".bias") ? 0.0f : 1.0f; /* LayerNorm weight: 1 */
+            for (size_t k = 0; k < t->numel; k++)
+                x[k] = value;
+        }
+    }
+}
