@@ -30,7 +30,7 @@ static void alloc_slot(Batch *b, const PrefetchConfig *cfg)
     b->images = xalloc_aligned(n * S * S * C * sizeof(float), "prefetched images");
     b->labels = xmalloc(n * sizeof(int32_t), "prefetched labels");
     b->samples = xmalloc(n * sizeof(size_t), "prefetched sample indices");
-    b->masks = xmalloc((n * cfg->mask_ints ? n * cfg->mask_ints : 1) * sizeof(int32_t), "prefetched masks");
+    b->masks = xmalloc((n * cfg->mask_ints > 0 ? n * cfg->mask_ints : 1) * sizeof(int32_t), "prefetched masks");
 }
 
 /* Fills slot b with micro-batch number k of the run (k counts from first_step). */

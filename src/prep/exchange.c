@@ -4,6 +4,7 @@
 #include "maec/dist.h"
 
 #include <limits.h>
+#include <stdlib.h>
 #include <string.h>
 
 /* counts[r] and displacements of every rank's block, as MPI's ints; offsets as size_t. */
