@@ -9,6 +9,8 @@
 #ifndef MAEC_SYNTHETIC_H
 #define MAEC_SYNTHETIC_H
 
+#include "maec/source.h"
+
 #include <stddef.h>
 #include <stdint.h>
 
@@ -23,5 +25,7 @@ int32_t synthetic_image(uint8_t *out, const SyntheticConfig *cfg, size_t index);
 int32_t synthetic_label(const SyntheticConfig *cfg, size_t index);
 /* A readable name for class c, e.g. "ring-108deg". */
 void synthetic_class_name(char *name, size_t size, int c);
+/* maec prep synthetic: cfg->count items, decoded by synthetic_image. */
+void synthetic_source(PrepSource *src, const SyntheticConfig *cfg);
 
 #endif

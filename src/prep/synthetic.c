@@ -1,9 +1,11 @@
 #include "maec/synthetic.h"
 
+#include "maec/alloc.h"
 #include "maec/rng.h"
 
 #include <math.h>
 #include <stdio.h>
+#include <stdlib.h>
 
 enum { PATTERN_ELLIPSE, PATTERN_RING, PATTERN_GRATING, PATTERN_CHECKER, NUM_PATTERNS };
 static const char *const pattern_names[NUM_PATTERNS] = {"ellipse", "ring", "grating", "checker"};
@@ -100,4 +102,36 @@ int32_t synthetic_image(uint8_t *out, const SyntheticConfig *cfg, size_t index)
             }
         }
     return label;
+}
+
+static ItemStatus read_synthetic(void *ctx, const PrepItem *item, uint8_t *out, int thread, MaecError *err)
+{
+    (void)thread, (void)err;
+    synthetic_image(out, ctx, (size_t)item->record);
+    return ITEM_OK;
+}
+
+void synthetic_source(PrepSource *src, const SyntheticConfig *cfg)
+{
+    source_init(src, "images");
+    SyntheticConfig *copy = xmalloc(sizeof *copy, "synthetic config");
+    *copy = *cfg;
+    src->ctx = copy;
+    src->free_ctx = free;
+    src->read = read_synthetic;
+    src->height = cfg->height;
+    src->width = cfg->width;
+    src->channels = cfg->channels;
+    char **names = xmalloc((size_t)cfg->classes * sizeof *names, "class names");
+    for (int c = 0; c < cfg->classes; c++) {
+        char name[64];
+        synthetic_class_name(name, sizeof name, c);
+        names[c] = xstrdup(name);
+    }
+    source_set_classes(src, names, (size_t)cfg->classes);
+    int32_t source = source_add_source(src, "synthetic");
+    for (size_t i = 0; i < cfg->count; i++)
+        source_add_item(src, source, synthetic_label(cfg, i), (int64_t)i, -1, -1);
+    source_set_description(src, "synthetic: %zu images %dx%dx%d, %d classes, seed %llu", cfg->count, cfg->height,
+                           cfg->width, cfg->channels, cfg->classes, (unsigned long long)cfg->seed);
 }
