@@ -15,6 +15,10 @@ typedef struct CliCommand {
 /* The table main() dispatches on, terminated by a zeroed entry. */
 extern const CliCommand cli_commands[];
 
+/* The commands (src/cli/NAME.c). */
+int cli_prep(int argc, char **argv);
+int cli_inspect(int argc, char **argv);
+
 /* Value parsers for options: on bad input they print "maec CMD: OPTION: ..." and exit 2. */
 long cli_parse_long(const char *cmd, const char *option, const char *value, long min, long max);
 double cli_parse_double(const char *cmd, const char *option, const char *value, double min, double max);

@@ -8,6 +8,8 @@
 #include <string.h>
 
 const CliCommand cli_commands[] = {
+    {"prep", "convert tiles, slides, IDX or synthetic images into a dataset", cli_prep, true},
+    {"inspect", "describe dataset files", cli_inspect, false},
     {0},
 };
 
