@@ -284,12 +284,18 @@ static int load_into_memory(Dataset *ds, MaecError *err)
     return 0;
 }
 
+/* Names the file at the start of a message, unless it is there already (h5_open_file's are). */
+static int name_file(MaecError *err, const char *path)
+{
+    return strncmp(err->msg, path, strlen(path)) ? error_prefix(err, "%s", path) : -1;
+}
+
 static int open_all(Dataset *ds, const DatasetOpenOptions *options, MaecError *err)
 {
     for (size_t f = 0; f < ds->num_files; f++) {
         DatasetFile *file = &ds->files[f];
         if (open_file(file, err))
-            return error_prefix(err, "%s", file->path);
+            return name_file(err, file->path);
         if (f > 0 && check_agreement(&ds->files[0], file, err))
             return -1;
         file->first = ds->count;
@@ -301,7 +307,7 @@ static int open_all(Dataset *ds, const DatasetOpenOptions *options, MaecError *e
     ds->labels = xmalloc((ds->count ? ds->count : 1) * sizeof *ds->labels, "dataset labels");
     for (size_t f = 0; f < ds->num_files; f++)
         if (read_labels(&ds->files[f], ds->labels + ds->files[f].first, err))
-            return error_prefix(err, "%s", ds->files[f].path);
+            return name_file(err, ds->files[f].path);
     combine_stats(ds);
     if (ds->count * dataset_sample_bytes(ds) <= options->memory_limit)
         return load_into_memory(ds, err);
