@@ -15,8 +15,10 @@ typedef struct CliCommand {
 /* The table main() dispatches on, terminated by a zeroed entry. */
 extern const CliCommand cli_commands[];
 
-/* The commands (src/cli/<name>.c). */
-int cmd_train(int argc, char **argv);
+/* The commands (src/cli/NAME.c). */
+int cli_prep(int argc, char **argv);
+int cli_inspect(int argc, char **argv);
+int cli_train(int argc, char **argv);
 
 /* Value parsers for options: on bad input they print "maec CMD: OPTION: ..." and exit 2. */
 long cli_parse_long(const char *cmd, const char *option, const char *value, long min, long max);

@@ -8,7 +8,9 @@
 #include <string.h>
 
 const CliCommand cli_commands[] = {
-    {"train", "pretrain a ViT masked autoencoder (under mpiexec or srun for several ranks)", cmd_train, true},
+    {"prep", "convert tiles, slides, IDX or synthetic images into a dataset", cli_prep, true},
+    {"inspect", "describe dataset files", cli_inspect, false},
+    {"train", "pretrain a ViT masked autoencoder (under mpiexec or srun for several ranks)", cli_train, true},
     {0},
 };
 

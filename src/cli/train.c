@@ -587,7 +587,7 @@ static void install_signal_handlers(void)
     sigaction(SIGUSR1, &sa, NULL);
 }
 
-int cmd_train(int argc, char **argv)
+int cli_train(int argc, char **argv)
 {
     TrainArgs args;
     if (parse_args(argc, argv, &args))

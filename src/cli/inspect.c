@@ -1,0 +1,195 @@
+/* maec inspect: what a dataset file holds, for people or (--json) for scripts. */
+#include "maec/cli.h"
+#include "maec/dataset.h"
+#include "maec/h5.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+static const char usage[] =
+    "usage: maec inspect FILE... [--json]\n"
+    "\n"
+    "Describes maec dataset files: samples, shape, classes and their counts, per-channel mean\n"
+    "and std, mpp, source, split and shard, skipped inputs and the command that made the file.\n"
+    "A file that is not a valid dataset is reported with the reason; the exit status is then 1.\n"
+    "\n"
+    "  --json      one JSON object per file, one per line\n"
+    "  -h, --help  this text\n";
+
+/* What the Dataset API does not expose: the provenance attributes and the skipped inputs. */
+typedef struct Provenance {
+    char *split, *command, *first_skipped, *first_reason;
+    int32_t shard_index, shard_count;
+    size_t skipped;
+} Provenance;
+
+static void read_provenance(Provenance *p, const char *path)
+{
+    memset(p, 0, sizeof *p);
+    MaecError err;
+    hid_t f = h5_open_file(path, false, &err);
+    if (f < 0)
+        return;
+    if (h5_attr_read_string(f, "split", &p->split, &err))
+        p->split = NULL;
+    if (h5_attr_read_string(f, "command", &p->command, &err))
+        p->command = NULL;
+    h5_attr_read_numbers(f, "shard_index", H5T_NATIVE_INT32, &p->shard_index, 1, &err);
+    h5_attr_read_numbers(f, "shard_count", H5T_NATIVE_INT32, &p->shard_count, 1, &err);
+    char **sources = NULL, **reasons = NULL;
+    size_t n = 0, m = 0;
+    if (!h5_read_strings(f, "meta/skipped/source", &sources, &n, &err) &&
+        !h5_read_strings(f, "meta/skipped/reason", &reasons, &m, &err) && n > 0 && m == n) {
+        p->first_skipped = strdup(sources[0]);
+        p->first_reason = strdup(reasons[0]);
+    }
+    p->skipped = n;
+    h5_strings_free(sources, n);
+    h5_strings_free(reasons, m);
+    h5_close_file(f);
+}
+
+static void free_provenance(Provenance *p)
+{
+    free(p->split);
+    free(p->command);
+    free(p->first_skipped);
+    free(p->first_reason);
+}
+
+static void class_counts(size_t *counts, size_t *unlabeled, const Dataset *ds)
+{
+    const int32_t *labels = dataset_labels(ds);
+    *unlabeled = 0;
+    for (size_t i = 0; i < dataset_count(ds); i++) {
+        if (labels[i] < 0)
+            (*unlabeled)++;
+        else
+            counts[labels[i]]++;
+    }
+}
+
+static void print_json_string(const char *s)
+{
+    putchar('"');
+    for (; s && *s; s++) {
+        unsigned char c = (unsigned char)*s;
+        if (c == '"' || c == '\\')
+            printf("\\%c", c);
+        else if (c < 0x20)
+            printf("\\u%04x", c);
+        else
+            putchar(c);
+    }
+    putchar('"');
+}
+
+static void print_json_numbers(const char *key, const double *v, int n)
+{
+    printf(",\"%s\":[", key);
+    for (int c = 0; c < n; c++)
+        printf("%s%.17g", c ? "," : "", v[c]);
+    putchar(']');
+}
+
+static void print_json(const char *path, const Dataset *ds, const Provenance *p, const size_t *counts,
+                       size_t unlabeled)
+{
+    printf("{\"file\":");
+    print_json_string(path);
+    printf(",\"format\":\"%s\",\"format_version\":%d,\"count\":%zu,\"height\":%d,\"width\":%d,\"channels\":%d",
+           DATASET_FORMAT, DATASET_FORMAT_VERSION, dataset_count(ds), dataset_height(ds), dataset_width(ds),
+           dataset_channels(ds));
+    printf(",\"classes\":[");
+    for (int c = 0; c < dataset_num_classes(ds); c++) {
+        printf("%s{\"name\":", c ? "," : "");
+        print_json_string(dataset_class_name(ds, c));
+        printf(",\"count\":%zu}", counts[c]);
+    }
+    printf("],\"unlabeled\":%zu", unlabeled);
+    print_json_numbers("mean", dataset_mean(ds), dataset_channels(ds));
+    print_json_numbers("std", dataset_std(ds), dataset_channels(ds));
+    printf(",\"mpp\":%.17g,\"source\":", dataset_mpp(ds));
+    print_json_string(dataset_source(ds));
+    printf(",\"split\":");
+    print_json_string(p->split);
+    printf(",\"shard_index\":%d,\"shard_count\":%d,\"skipped\":%zu,\"command\":", p->shard_index, p->shard_count,
+           p->skipped);
+    print_json_string(p->command);
+    printf("}\n");
+}
+
+static void print_text(const char *path, const Dataset *ds, const Provenance *p, const size_t *counts,
+                       size_t unlabeled)
+{
+    printf("%s\n  format     %s version %d, split %s, shard %d of %d\n", path, DATASET_FORMAT, DATASET_FORMAT_VERSION,
+           p->split ? p->split : "?", p->shard_index + 1, p->shard_count);
+    printf("  samples    %zu of %dx%dx%d (H x W x C, uint8)\n", dataset_count(ds), dataset_height(ds),
+           dataset_width(ds), dataset_channels(ds));
+    printf("  classes    %d:", dataset_num_classes(ds));
+    for (int c = 0; c < dataset_num_classes(ds); c++)
+        printf(" %s=%zu", dataset_class_name(ds, c), counts[c]);
+    printf("%s unlabeled=%zu\n", dataset_num_classes(ds) ? "," : "", unlabeled);
+    printf("  mean/std  ");
+    for (int c = 0; c < dataset_channels(ds); c++)
+        printf(" %.4f/%.4f", dataset_mean(ds)[c], dataset_std(ds)[c]);
+    printf("\n  mpp        %g%s\n  source     %s\n", dataset_mpp(ds), dataset_mpp(ds) > 0 ? "" : " (unknown)",
+           dataset_source(ds));
+    printf("  skipped    %zu", p->skipped);
+    if (p->first_skipped)
+        printf(" (first: %s: %s)", p->first_skipped, p->first_reason);
+    printf("\n  command    %s\n", p->command ? p->command : "?");
+}
+
+static int inspect_file(const char *path, bool json)
+{
+    MaecError err;
+    DatasetOpenOptions options = {.memory_limit = 0};
+    Dataset *ds = dataset_open_with(path, &options, &err);
+    if (!ds) {
+        fprintf(stderr, "maec inspect: %s\n", err.msg);
+        return 1;
+    }
+    Provenance p;
+    read_provenance(&p, path);
+    size_t unlabeled, *counts = calloc((size_t)dataset_num_classes(ds) + 1, sizeof *counts);
+    if (!counts) {
+        fprintf(stderr, "maec inspect: out of memory\n");
+        return 1;
+    }
+    class_counts(counts, &unlabeled, ds);
+    if (json)
+        print_json(path, ds, &p, counts, unlabeled);
+    else
+        print_text(path, ds, &p, counts, unlabeled);
+    free(counts);
+    free_provenance(&p);
+    dataset_close(ds);
+    return 0;
+}
+
+int cli_inspect(int argc, char **argv)
+{
+    bool json = false;
+    int files = 0;
+    for (int i = 1; i < argc; i++) {
+        if (!strcmp(argv[i], "--help") || !strcmp(argv[i], "-h")) {
+            fputs(usage, stdout);
+            return 0;
+        }
+        if (!strcmp(argv[i], "--json"))
+            json = true;
+        else if (argv[i][0] == '-')
+            return cli_usage_error("inspect", "unknown option %s", argv[i]);
+        else
+            files++;
+    }
+    if (files == 0)
+        return cli_usage_error("inspect", "name at least one dataset file");
+    int rc = 0;
+    for (int i = 1; i < argc; i++)
+        if (argv[i][0] != '-')
+            rc |= inspect_file(argv[i], json);
+    return rc;
+}
