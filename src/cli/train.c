@@ -273,8 +273,11 @@ static int trainer_setup(Trainer *t, MaecError *err)
 {
     TrainPlan *p = &t->plan;
     p->world = dist_size(), p->rank = dist_rank();
-    if (plan_batches(&t->cfg.optim, p, err) || !(t->data = dataset_open(t->cfg.data.train, err)) ||
-        check_dataset(&t->cfg, t->data, err) || plan_schedule(&t->cfg.optim, dataset_count(t->data), p, err) ||
+    if (plan_batches(&t->cfg.optim, p, err))
+        return -1;
+    if (!(t->data = dataset_open(t->cfg.data.train, err)))
+        return error_prefix(err, "data.train (make a dataset with maec prep, or point data.train at one)");
+    if (check_dataset(&t->cfg, t->data, err) || plan_schedule(&t->cfg.optim, dataset_count(t->data), p, err) ||
         sampler_init(&t->sampler, dataset_count(t->data), (size_t)p->global_batch, (uint64_t)t->cfg.seed, err))
         return -1;
     MaeConfig mc = {t->cfg.model, t->cfg.objective.norm_pix_loss, t->cfg.masking.ratio};
