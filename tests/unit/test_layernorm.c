@@ -83,23 +83,20 @@ static void backward_ref(const GradCase *c, double *const *grads)
     }
 }
 
+static const GradKernel layernorm_kernel = {"layernorm", forward, backward, forward_ref,
+                                            backward_ref, LAYERNORM_TOL, LAYERNORM_TOL,
+                                            LAYERNORM_FD_TOL};
+
 static void check_shape(LayernormShape *s, Rng *r)
 {
     GradCase c;
-    grad_case_init(&c, "layernorm", s->M * s->C, r);
-    snprintf(c.label, sizeof c.label, "layernorm M=%zu C=%zu offset %g", s->M, s->C, s->offset);
+    grad_case_init(&c, &layernorm_kernel, s, s->M * s->C, r, "layernorm M=%zu C=%zu offset %g",
+                   s->M, s->C, s->offset);
     grad_case_input(&c, "inp", s->M * s->C, s->offset, 1.0, r);
     grad_case_input(&c, "weight", s->C, 1.0, 0.2, r);
     grad_case_input(&c, "bias", s->C, 0.0, 0.2, r);
     s->mean = floats(s->M);
     s->rstd = floats(s->M);
-    c.forward = forward;
-    c.backward = backward;
-    c.forward_ref = forward_ref;
-    c.backward_ref = backward_ref;
-    c.tol_forward = c.tol_backward = LAYERNORM_TOL;
-    c.tol_fd_kernel = LAYERNORM_FD_TOL;
-    c.ctx = s;
     check_grad_case(&c, r);
     free(s->mean);
     free(s->rstd);

@@ -63,22 +63,17 @@ static void backward_ref(const GradCase *c, double *const *grads)
         }
 }
 
+static const GradKernel linear_kernel = {"linear", forward, backward, forward_ref, backward_ref,
+                                         LINEAR_TOL, LINEAR_TOL, LINEAR_FD_TOL};
+
 static void make_case(GradCase *c, LinearShape *s, Rng *r)
 {
-    grad_case_init(c, "linear", s->M * s->N, r);
-    snprintf(c->label, sizeof c->label, "linear M=%zu K=%zu N=%zu %s", s->M, s->K, s->N,
-             s->bias ? "bias" : "no bias");
+    grad_case_init(c, &linear_kernel, s, s->M * s->N, r, "linear M=%zu K=%zu N=%zu %s", s->M, s->K,
+                   s->N, s->bias ? "bias" : "no bias");
     grad_case_input(c, "inp", s->M * s->K, 0.0, 1.0, r);
     grad_case_input(c, "weight", s->N * s->K, 0.0, 0.2, r);
     if (s->bias)
         grad_case_input(c, "bias", s->N, 0.0, 0.2, r);
-    c->forward = forward;
-    c->backward = backward;
-    c->forward_ref = forward_ref;
-    c->backward_ref = backward_ref;
-    c->tol_forward = c->tol_backward = LINEAR_TOL;
-    c->tol_fd_kernel = LINEAR_FD_TOL;
-    c->ctx = s;
 }
 
 /* dinp = NULL (the first layer, whose input needs no gradient) leaves dweight and dbias as
