@@ -106,11 +106,13 @@ static void check_shape(LayernormShape *s, Rng *r)
 static void check_all(Rng *r)
 {
     /* One row; C = 7 (shorter than the 16 accumulator lanes); C = 24 and 1000 (not multiples of
-     * 16); offset 100, where a one-pass float variance would lose every digit; 400 x 200, which
-     * the pool splits by rows and by columns of dweight. */
-    LayernormShape shapes[] = {{1, 24, 0.0, NULL, NULL},  {5, 7, 0.0, NULL, NULL},
-                               {17, 24, 0.0, NULL, NULL}, {3, 1000, 100.0, NULL, NULL},
-                               {17, 24, 100.0, NULL, NULL}, {400, 200, 0.0, NULL, NULL}};
+     * 16); offset 100, where a one-pass float variance would lose every digit; 400 x 200 and
+     * 100 x 1000, which the pool splits by rows and by columns of dweight (the latter in pieces
+     * wider than one 256-column block). */
+    LayernormShape shapes[] = {{1, 24, 0.0, NULL, NULL},    {5, 7, 0.0, NULL, NULL},
+                               {17, 24, 0.0, NULL, NULL},   {3, 1000, 100.0, NULL, NULL},
+                               {17, 24, 100.0, NULL, NULL}, {400, 200, 0.0, NULL, NULL},
+                               {100, 1000, 0.0, NULL, NULL}};
     for (size_t i = 0; i < sizeof shapes / sizeof shapes[0]; i++)
         check_shape(&shapes[i], r);
 }
