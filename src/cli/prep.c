@@ -27,6 +27,7 @@ static const char usage[] =
     "tiles: DIR/CLASS/*.{tif,tiff,png,jpg,jpeg}, one class per folder name (images directly in DIR\n"
     "make an unlabeled dataset). 8-bit gray or RGB; TIFF strips or tiles, any compression.\n"
     "  --unlabeled         ignore class folders: every image is unlabeled\n"
+    "  --mpp X             record the tiles' microns per pixel (NCT-CRC-HE: 0.5)\n"
     "  --resize N          scale each image so its shorter side is N pixels\n"
     "  --center-crop N     keep the central N x N pixels (after --resize)\n"
     "  --channels 1|3      convert every image to gray or RGB (default: as the first image)\n"
@@ -94,7 +95,7 @@ typedef struct OptionKinds {
 
 static const OptionKinds kind_options[] = {
     {OPT_RESIZE, "tiles"}, {OPT_UNLABELED, "tiles"}, {OPT_CROP, "tiles"}, {OPT_CHANNELS, "tiles synthetic"}, {OPT_TILE, "wsi"},
-    {OPT_STRIDE, "wsi"}, {OPT_MPP, "wsi"}, {OPT_MIN_TISSUE, "wsi"}, {OPT_LABELS, "wsi"},
+    {OPT_STRIDE, "wsi"}, {OPT_MPP, "wsi tiles"}, {OPT_MIN_TISSUE, "wsi"}, {OPT_LABELS, "wsi"},
     {OPT_CLASS_NAMES, "idx"}, {OPT_COUNT, "synthetic"}, {OPT_SIZE, "synthetic"}, {OPT_CLASSES, "synthetic"},
 };
 
@@ -236,7 +237,9 @@ static int make_source(PrepSource *src, PrepArgs *a, char **inputs, int n, MaecE
     if (!strcmp(a->kind, "tiles")) {
         a->tiles.roots = inputs;
         a->tiles.num_roots = (size_t)n;
-        return tiles_source(src, &a->tiles, err);
+        int rc = tiles_source(src, &a->tiles, err);
+        src->mpp = a->wsi.mpp; /* tiles carry no resolution of their own: only what the user says */
+        return rc;
     }
     if (!strcmp(a->kind, "wsi")) {
         a->wsi.slides = inputs;

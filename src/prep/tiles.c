@@ -37,6 +37,12 @@ static bool has_image_extension(const char *name)
 
 static int compare_names(const void *a, const void *b) { return strcmp(*(char *const *)a, *(char *const *)b); }
 
+static void sort_names(char **names, size_t n)
+{
+    if (n > 0) /* an empty list may be NULL, which qsort must not see */
+        qsort(names, n, sizeof *names, compare_names);
+}
+
 static void push(char ***list, size_t *n, char *value)
 {
     *list = xrealloc(*list, (*n + 1) * sizeof **list, "a file list");
@@ -73,8 +79,8 @@ static int list_folder(Listing *l, const char *dir, MaecError *err)
             free(path);
     }
     closedir(d);
-    qsort(l->files, l->num_files, sizeof *l->files, compare_names);
-    qsort(l->folders, l->num_folders, sizeof *l->folders, compare_names);
+    sort_names(l->files, l->num_files);
+    sort_names(l->folders, l->num_folders);
     if (l->ignored)
         log_warn("%s: left out %zu files without an image extension (.tif .tiff .png .jpg .jpeg), e.g. %s", dir,
                  l->ignored, l->ignored_example);
@@ -138,7 +144,7 @@ static int list_classes(PrepSource *src, const Listing *roots, size_t num_roots,
         for (size_t f = 0; f < roots[r].num_folders; f++)
             push(&names, &n, (char *)folder_name(roots[r].folders[f]));
     }
-    qsort(names, n, sizeof *names, compare_names);
+    sort_names(names, n);
     size_t k = 0;
     for (size_t i = 0; i < n; i++)
         if (k == 0 || strcmp(names[k - 1], names[i]))

@@ -278,8 +278,10 @@ static int compare_strings(const void *a, const void *b) { return strcmp(*(char 
 static void set_classes(PrepSource *src, const SlideLabels *l)
 {
     char **sorted = xmalloc((l->n ? l->n : 1) * sizeof *sorted, "class names");
-    memcpy(sorted, l->labels, l->n * sizeof *sorted);
-    qsort(sorted, l->n, sizeof *sorted, compare_strings);
+    for (size_t i = 0; i < l->n; i++)
+        sorted[i] = l->labels[i];
+    if (l->n > 0)
+        qsort(sorted, l->n, sizeof *sorted, compare_strings);
     char **names = xmalloc((l->n ? l->n : 1) * sizeof *names, "class names");
     size_t k = 0;
     for (size_t i = 0; i < l->n; i++)

@@ -22,7 +22,7 @@ run_ok "$MAEC" inspect --help
 # ---- usage errors (exit 2) ----
 run_fails 2 "not a kind of input" "$MAEC" prep pictures -o x.h5
 run_fails 2 "-o OUT.h5 is required" "$MAEC" prep synthetic
-run_fails 2 "does not apply to 'prep tiles'" "$MAEC" prep tiles . -o x.h5 --mpp 0.5
+run_fails 2 "does not apply to 'prep tiles'" "$MAEC" prep tiles . -o x.h5 --labels x.csv
 run_fails 2 "takes 2 input paths" "$MAEC" prep idx one.gz -o x.h5
 run_fails 2 "needs at least one folder" "$MAEC" prep tiles -o x.h5
 run_fails 2 "out of range" "$MAEC" prep synthetic -o x.h5 --val-fraction 2

@@ -12,8 +12,9 @@ cmu=$data/wsi/CMU-1-Small-Region.svs
 tcga=$data/wsi/tcga-cr-7395-01a-01-ts1.svs
 
 # ---- tiles ----
-run_ok "$MAEC" prep tiles "$data/tiles/nct-crc-he" -q -o nct.h5
+run_ok "$MAEC" prep tiles "$data/tiles/nct-crc-he" -q -o nct.h5 --mpp 0.5
 run_ok "$MAEC" inspect nct.h5
+expect_in "$out" "mpp        0.5"
 expect_in "$out" "9 of 224x224x3"
 expect_in "$out" "ADI=1 BACK=1 DEB=1 LYM=1 MUC=1 MUS=1 NORM=1 STR=1 TUM=1"
 # H&E: red above blue above green on average.
