@@ -124,6 +124,8 @@ run_fails 1 "holds 3 labels but" "$MAEC" prep idx img.idx short.idx -o x.h5
 run_fails 1 "are images and labels swapped" "$MAEC" prep idx lab.idx img.idx -o x.h5
 head -c 50 img.idx >cut.idx
 run_fails 1 "cut.idx: the file ends inside the IDX data" "$MAEC" prep idx cut.idx lab.idx -o x.h5
+head -c 40 img.idx.gz >cut.idx.gz
+run_fails 1 "cut.idx.gz: the file ends inside" "$MAEC" prep idx cut.idx.gz lab.idx -o x.h5
 run_fails 1 "--class-names lists 2 classes" "$MAEC" prep idx img.idx lab.idx -o x.h5 --class-names a,b
 run_fails 1 "cannot open missing.idx" "$MAEC" prep idx missing.idx lab.idx -o x.h5
 
