@@ -70,10 +70,13 @@ typedef struct Trainer {
     float *grad_scratch;  /* ZeRO-2 with accumulation: one micro-step's reduced shard */
     long step;            /* the next optimizer step to run */
     long stop_at;         /* stop (as on a signal) after this step; 0: never */
+    AugmentConfig input;  /* the augmentation and normalisation of the training images */
     char last_checkpoint[PATH_TEXT];
     double last_checkpoint_time;
     FILE *metrics;
 } Trainer;
+
+_Static_assert(CHECKPOINT_MAX_CHANNELS == AUGMENT_MAX_CHANNELS, "checkpoints store the augmenter's mean/std");
 
 static volatile sig_atomic_t g_stop_signal = 0;
 
@@ -287,6 +290,7 @@ static int trainer_setup(Trainer *t, MaecError *err)
     t->mode = dist_mode_from_config(t->cfg.dist.mode);
     t->adamw = (AdamWConfig){t->cfg.optim.beta1, t->cfg.optim.beta2, t->cfg.optim.eps, t->cfg.optim.weight_decay};
     trainer_alloc_state(t);
+    augment_from_config(&t->cfg, t->data, &t->input);
     return 0;
 }
 
@@ -369,6 +373,9 @@ static void save_checkpoint(Trainer *t)
     snprintf(meta.dist_mode, sizeof meta.dist_mode, "%s", dist_mode_name(t->mode));
     snprintf(meta.objective, sizeof meta.objective, "mae");
     snprintf(meta.code_version, sizeof meta.code_version, "%s", MAEC_VERSION);
+    meta.channels = t->cfg.model.in_chans;
+    memcpy(meta.input_mean, t->input.mean, sizeof meta.input_mean);
+    memcpy(meta.input_std, t->input.std, sizeof meta.input_std);
     const Encoder *e = &t->mae.enc;
     const Decoder *d = &t->mae.dec;
     FixedTensor fixed[2] = {{"pos_embed", 3, {1, e->num_patches + 1, e->dim}, e->pos},
@@ -395,7 +402,7 @@ static Prefetch *start_prefetch(Trainer *t)
                          .accum = t->plan.accum, .first_step = t->step, .end_step = t->plan.total_steps,
                          .depth = t->cfg.data.prefetch, .mask_ints = t->mae.num_patches, .mask = mask_batch,
                          .mask_ctx = t};
-    augment_from_config(&t->cfg, t->data, &pc.augment);
+    pc.augment = t->input;
     return prefetch_start(&pc);
 }
 
