@@ -19,6 +19,7 @@ extern const CliCommand cli_commands[];
 int cli_prep(int argc, char **argv);
 int cli_inspect(int argc, char **argv);
 int cli_train(int argc, char **argv);
+int cli_eval(int argc, char **argv);
 
 /* Value parsers for options: on bad input they print "maec CMD: OPTION: ..." and exit 2. */
 long cli_parse_long(const char *cmd, const char *option, const char *value, long min, long max);
