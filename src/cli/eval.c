@@ -99,7 +99,7 @@ typedef struct EvalArgs {
 } EvalArgs;
 
 typedef struct EvalMethod {
-    const char *name, *title, *usage;
+    const char *name, *command, *title, *usage; /* command: "eval NAME", for messages */
     int first_option, last_option; /* the method's own options */
     void (*predict)(int32_t *predicted, const Features *train, const Features *test, const EvalArgs *a);
     void (*describe)(FILE *out, const EvalArgs *a, bool json); /* its options, for people or JSON */
@@ -146,8 +146,8 @@ static void linprobe_describe(FILE *out, const EvalArgs *a, bool json)
 }
 
 static const EvalMethod methods[] = {
-    {"knn", "weighted kNN", knn_usage, OPT_K, OPT_TEMPERATURE, knn_predict, knn_describe},
-    {"linprobe", "linear probe", linprobe_usage, OPT_EPOCHS, OPT_SEED, linprobe_run, linprobe_describe},
+    {"knn", "eval knn", "weighted kNN", knn_usage, OPT_K, OPT_TEMPERATURE, knn_predict, knn_describe},
+    {"linprobe", "eval linprobe", "linear probe", linprobe_usage, OPT_EPOCHS, OPT_SEED, linprobe_run, linprobe_describe},
 };
 
 static const EvalMethod *find_method(const char *name)
@@ -158,34 +158,28 @@ static const EvalMethod *find_method(const char *name)
     return NULL;
 }
 
-static const char *option_name(int code)
-{
-    for (const struct option *o = long_options; o->name; o++)
-        if (o->val == code)
-            return o->name;
-    return "?";
-}
-
 /* Options of the other method are refused, so that a typo'd command cannot silently ignore them. */
 static int set_option(EvalArgs *a, int code, const char *v)
 {
-    const char *flag = option_name(code);
+    char flag[64];
+    snprintf(flag, sizeof flag, "--%s", cli_option_name(long_options, code));
     if (code >= OPT_K && (code < a->method->first_option || code > a->method->last_option))
-        return cli_usage_error("eval", "--%s is not an option of 'eval %s'", flag, a->method->name);
+        return cli_usage_error(a->method->command, "%s is not an option of '%s'", flag, a->method->command);
+    const char *cmd = a->method->command;
     switch (code) {
     case OPT_TRAIN: a->train = v; break;
     case OPT_TEST: a->test = v; break;
     case OPT_JSON: a->json = v; break;
-    case OPT_THREADS: a->threads = (int)cli_parse_long("eval", flag, v, 1, 256); break;
-    case OPT_K: a->knn.k = (size_t)cli_parse_long("eval", flag, v, 1, 100000); break;
-    case OPT_TEMPERATURE: a->knn.temperature = cli_parse_double("eval", flag, v, 1e-4, 1e4); break;
-    case OPT_EPOCHS: a->probe.epochs = (int)cli_parse_long("eval", flag, v, 1, 100000); break;
-    case OPT_BATCH: a->probe.batch = (size_t)cli_parse_long("eval", flag, v, 1, 1L << 20); break;
-    case OPT_LR: a->probe.lr = cli_parse_double("eval", flag, v, 0.0, 1e3); break;
-    case OPT_MOMENTUM: a->probe.momentum = cli_parse_double("eval", flag, v, 0.0, 0.999); break;
-    case OPT_WEIGHT_DECAY: a->probe.weight_decay = cli_parse_double("eval", flag, v, 0.0, 10.0); break;
-    case OPT_WARMUP: a->probe.warmup_epochs = cli_parse_double("eval", flag, v, 0.0, 1e5); break;
-    case OPT_SEED: a->probe.seed = (uint64_t)cli_parse_long("eval", flag, v, 0, 1L << 62); break;
+    case OPT_THREADS: a->threads = (int)cli_parse_long(cmd, flag, v, 1, 256); break;
+    case OPT_K: a->knn.k = (size_t)cli_parse_long(cmd, flag, v, 1, 100000); break;
+    case OPT_TEMPERATURE: a->knn.temperature = cli_parse_double(cmd, flag, v, 1e-4, 1e4); break;
+    case OPT_EPOCHS: a->probe.epochs = (int)cli_parse_long(cmd, flag, v, 1, 100000); break;
+    case OPT_BATCH: a->probe.batch = (size_t)cli_parse_long(cmd, flag, v, 1, 1L << 20); break;
+    case OPT_LR: a->probe.lr = cli_parse_double(cmd, flag, v, 0.0, 1e3); break;
+    case OPT_MOMENTUM: a->probe.momentum = cli_parse_double(cmd, flag, v, 0.0, 0.999); break;
+    case OPT_WEIGHT_DECAY: a->probe.weight_decay = cli_parse_double(cmd, flag, v, 0.0, 10.0); break;
+    case OPT_WARMUP: a->probe.warmup_epochs = cli_parse_double(cmd, flag, v, 0.0, 1e5); break;
+    case OPT_SEED: a->probe.seed = (uint64_t)cli_parse_long(cmd, flag, v, 0, 1L << 62); break;
     }
     return 0;
 }
@@ -208,16 +202,17 @@ static int parse(EvalArgs *a, int argc, char **argv)
             return 0;
         }
         if (c == '?')
-            return cli_usage_error("eval", "unknown option or missing value");
+            return cli_usage_error(a->method->command, "unknown option or missing value");
         if (c == 'q')
             a->quiet = true;
         else if (set_option(a, c, optarg))
             return 2;
     }
     if (optind < argc)
-        return cli_usage_error("eval", "unexpected argument '%s' (files go after --train and --test)", argv[optind]);
+        return cli_usage_error(a->method->command, "unexpected argument '%s' (files go after --train and --test)",
+                               argv[optind]);
     if (!a->train || !a->test)
-        return cli_usage_error("eval", "both --train FILE and --test FILE are required");
+        return cli_usage_error(a->method->command, "both --train FILE and --test FILE are required");
     return -1;
 }
 
