@@ -14,8 +14,8 @@ typedef struct KnnOptions {
 } KnnOptions;
 
 /* predicted[n_test] = the class each test row gets. Rows of zeros (no direction) have cosine 0
- * with everything. Ties (equal similarity, equal votes) go to the lower index, so the result
- * does not depend on the thread count. Needs k >= 1, temperature > 0, n_train >= 1, every
+ * with everything. Ties (equal similarity, equal votes) go to the lower index, whichever thread
+ * handles the row. Needs k >= 1, temperature > 0, n_train >= 1, every
  * train label in 0 .. num_classes-1. */
 void knn_classify(int32_t *predicted, const float *test, const float *train, const int32_t *train_labels,
                   const KnnOptions *options, size_t n_test, size_t n_train, size_t dim, size_t num_classes);

@@ -12,7 +12,7 @@
  *  - Weights start from N(0, 0.01^2), biases at 0, as the reference.
  *  - Every epoch visits all samples in a fresh random order; the last batch may be smaller.
  * Randomness: stream RNG_EVAL of the seed, (a, b) = (0, 0) for the initial weights and
- * (epoch, 1) for the order of an epoch, so a run is reproducible on any thread count. */
+ * (epoch, 1) for the order of an epoch, so a seed gives the same probe run after run. */
 #ifndef MAEC_LINPROBE_H
 #define MAEC_LINPROBE_H
 
