@@ -211,6 +211,9 @@ static int parse(EvalArgs *a, int argc, char **argv)
     if (optind < argc)
         return cli_usage_error(a->method->command, "unexpected argument '%s' (files go after --train and --test)",
                                argv[optind]);
+    if (a->probe.warmup_epochs > 0 && a->probe.warmup_epochs >= a->probe.epochs)
+        return cli_usage_error(a->method->command, "--warmup-epochs %g leaves no epoch for the cosine of --epochs %d",
+                               a->probe.warmup_epochs, a->probe.epochs);
     if (!a->train || !a->test)
         return cli_usage_error(a->method->command, "both --train FILE and --test FILE are required");
     return -1;

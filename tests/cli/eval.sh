@@ -69,6 +69,7 @@ run_fails 2 "not an option of 'eval knn'" "$MAEC" eval knn --train train.h5 --te
 run_fails 2 "not an option of 'eval linprobe'" "$MAEC" eval linprobe --train train.h5 --test test.h5 --k 3
 run_fails 2 "out of range" "$MAEC" eval knn --train train.h5 --test test.h5 --k 0
 run_fails 2 "not a number" "$MAEC" eval linprobe --train train.h5 --test test.h5 --lr fast
+run_fails 2 "leaves no epoch" "$MAEC" eval linprobe --train train.h5 --test test.h5 --epochs 5 --warmup-epochs 5
 run_fails 2 "unexpected argument" "$MAEC" eval knn --train train.h5 --test test.h5 extra.h5
 
 # ---- bad inputs (exit 1, the file named) ----
