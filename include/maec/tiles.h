@@ -1,8 +1,9 @@
-/* maec prep tiles: a folder of image files (TIFF, PNG, JPEG) as a PrepSource.
+/* maec prep tiles: folders of image files (TIFF, PNG, JPEG) as a PrepSource.
  *
- * ROOT/CLASS/FILE: each sub-folder of ROOT is a class (in name order) and its images are
- * labelled with it. Image files directly in ROOT, with no sub-folders, make an unlabeled
- * dataset. Files are taken in sorted order (class, then name); hidden files and files without an image extension are left out with a warning.
+ * ROOT/CLASS/FILE: each sub-folder name found in the roots is a class (in name order; folders of
+ * one name in several roots are one class) and its images are labelled with it. Image files
+ * directly in the roots, with no sub-folders, or --unlabeled make an unlabeled dataset. Files
+ * are taken in sorted order (class, root, then name); hidden files and files without an image extension are left out with a warning.
  *
  * The sample shape is that of the first readable image after --resize (shorter side to N,
  * keeping the aspect ratio) and --center-crop (the central N x N); every other image must end
@@ -13,8 +14,12 @@
 #include "maec/error.h"
 #include "maec/source.h"
 
+#include <stdbool.h>
+
 typedef struct TilesOptions {
-    const char *root;
+    char **roots;
+    size_t num_roots;
+    bool unlabeled;   /* every image, in sub-folders or not, gets label -1 */
     int resize;       /* 0 = keep the size */
     int center_crop;  /* 0 = no crop */
     int channels;     /* 1 or 3 converts every image; 0 = those of the first image, all must agree */

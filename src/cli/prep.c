@@ -16,7 +16,7 @@
 #include <string.h>
 
 static const char usage[] =
-    "usage: maec prep tiles ROOT -o OUT.h5 [options]\n"
+    "usage: maec prep tiles DIR... -o OUT.h5 [options]\n"
     "       maec prep wsi SLIDE... -o OUT.h5 [options]\n"
     "       maec prep idx IMAGES LABELS -o OUT.h5 [options]\n"
     "       maec prep synthetic -o OUT.h5 [options]\n"
@@ -24,8 +24,10 @@ static const char usage[] =
     "Converts images into a maec dataset (docs/formats.md). Runs on one process or under\n"
     "mpiexec -n P; the output is the same for every P.\n"
     "\n"
-    "tiles: ROOT/CLASS/*.{tif,tiff,png,jpg,jpeg}, one class per folder (images directly in ROOT\n"
+    "tiles: DIR/CLASS/*.{tif,tiff,png,jpg,jpeg}, one class per folder name (images directly in DIR\n"
     "make an unlabeled dataset). 8-bit gray or RGB; TIFF strips or tiles, any compression.\n"
+    "  --unlabeled         ignore class folders: every image is unlabeled\n"
+    "  --mpp X             record the tiles' microns per pixel (NCT-CRC-HE: 0.5)\n"
     "  --resize N          scale each image so its shorter side is N pixels\n"
     "  --center-crop N     keep the central N x N pixels (after --resize)\n"
     "  --channels 1|3      convert every image to gray or RGB (default: as the first image)\n"
@@ -55,11 +57,12 @@ static const char usage[] =
 enum {
     OPT_RESIZE = 256, OPT_CROP, OPT_CHANNELS, OPT_TILE, OPT_STRIDE, OPT_MPP, OPT_MIN_TISSUE, OPT_LABELS,
     OPT_CLASS_NAMES, OPT_COUNT, OPT_SIZE, OPT_CLASSES, OPT_SHARDS, OPT_VAL, OPT_SEED, OPT_DEFLATE, OPT_FORCE,
-    OPT_STRICT, OPT_THREADS,
+    OPT_STRICT, OPT_THREADS, OPT_UNLABELED,
 };
 
 static const struct option long_options[] = {
     {"resize", required_argument, NULL, OPT_RESIZE},
+    {"unlabeled", no_argument, NULL, OPT_UNLABELED},
     {"center-crop", required_argument, NULL, OPT_CROP},
     {"channels", required_argument, NULL, OPT_CHANNELS},
     {"tile", required_argument, NULL, OPT_TILE},
@@ -91,8 +94,8 @@ typedef struct OptionKinds {
 } OptionKinds;
 
 static const OptionKinds kind_options[] = {
-    {OPT_RESIZE, "tiles"}, {OPT_CROP, "tiles"}, {OPT_CHANNELS, "tiles synthetic"}, {OPT_TILE, "wsi"},
-    {OPT_STRIDE, "wsi"}, {OPT_MPP, "wsi"}, {OPT_MIN_TISSUE, "wsi"}, {OPT_LABELS, "wsi"},
+    {OPT_RESIZE, "tiles"}, {OPT_UNLABELED, "tiles"}, {OPT_CROP, "tiles"}, {OPT_CHANNELS, "tiles synthetic"}, {OPT_TILE, "wsi"},
+    {OPT_STRIDE, "wsi"}, {OPT_MPP, "wsi tiles"}, {OPT_MIN_TISSUE, "wsi"}, {OPT_LABELS, "wsi"},
     {OPT_CLASS_NAMES, "idx"}, {OPT_COUNT, "synthetic"}, {OPT_SIZE, "synthetic"}, {OPT_CLASSES, "synthetic"},
 };
 
@@ -144,6 +147,7 @@ static void set_option(PrepArgs *a, int option, const char *v)
     case OPT_DEFLATE: a->convert.deflate = (int)cli_parse_long("prep", flag, v, 0, 9); break;
     case OPT_FORCE: a->convert.force = true; break;
     case OPT_STRICT: a->convert.strict = true; break;
+    case OPT_UNLABELED: a->tiles.unlabeled = true; break;
     case OPT_THREADS: a->threads = (int)cli_parse_long("prep", flag, v, 1, 256); break;
     }
 }
@@ -211,19 +215,23 @@ static char *command_line(int argc, char **argv)
 
 static int check_positionals(const PrepArgs *a, int n)
 {
-    int want = !strcmp(a->kind, "tiles") ? 1 : !strcmp(a->kind, "idx") ? 2 : !strcmp(a->kind, "synthetic") ? 0 : -1;
+    int want = !strcmp(a->kind, "idx") ? 2 : !strcmp(a->kind, "synthetic") ? 0 : -1;
     if (want >= 0 && n != want)
-        return cli_usage_error("prep", "'prep %s' takes %d input path%s, got %d", a->kind, want, want == 1 ? "" : "s", n);
+        return cli_usage_error("prep", "'prep %s' takes %d input paths, got %d", a->kind, want, n);
     if (want < 0 && n < 1)
-        return cli_usage_error("prep", "'prep wsi' needs at least one slide");
+        return cli_usage_error("prep", "'prep %s' needs at least one %s", a->kind,
+                               strcmp(a->kind, "wsi") ? "folder" : "slide");
     return 0;
 }
 
 static int make_source(PrepSource *src, PrepArgs *a, char **inputs, int n, MaecError *err)
 {
     if (!strcmp(a->kind, "tiles")) {
-        a->tiles.root = inputs[0];
-        return tiles_source(src, &a->tiles, err);
+        a->tiles.roots = inputs;
+        a->tiles.num_roots = (size_t)n;
+        int rc = tiles_source(src, &a->tiles, err);
+        src->mpp = a->wsi.mpp; /* tiles carry no resolution of their own: only what the user says */
+        return rc;
     }
     if (!strcmp(a->kind, "wsi")) {
         a->wsi.slides = inputs;

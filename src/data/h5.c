@@ -264,6 +264,19 @@ static size_t space_length(hid_t space)
     return n < 0 ? 0 : (size_t)n;
 }
 
+/* The strings of an open attribute (is_attribute) or dataset; *n = their number. */
+static int read_object_strings(hid_t obj, bool is_attribute, char ***values, size_t *n, const char *name,
+                               MaecError *err)
+{
+    hid_t ftype = is_attribute ? H5Aget_type(obj) : H5Dget_type(obj);
+    hid_t space = is_attribute ? H5Aget_space(obj) : H5Dget_space(obj);
+    *n = space_length(space);
+    int rc = read_strings(obj, ftype, space, is_attribute ? read_attr : read_dataset, values, *n, name, err);
+    H5Sclose(space);
+    H5Tclose(ftype);
+    return rc;
+}
+
 int h5_attr_read_strings(hid_t obj, const char *name, char ***values, size_t *n, MaecError *err)
 {
     h5_lock();
@@ -272,11 +285,7 @@ int h5_attr_read_strings(hid_t obj, const char *name, char ***values, size_t *n,
     if (attr < 0) {
         rc = h5_error(err, "attribute '%s' is missing", name);
     } else {
-        hid_t ftype = H5Aget_type(attr), space = H5Aget_space(attr);
-        *n = space_length(space);
-        rc = read_strings(attr, ftype, space, read_attr, values, *n, name, err);
-        H5Sclose(space);
-        H5Tclose(ftype);
+        rc = read_object_strings(attr, true, values, n, name, err);
         H5Aclose(attr);
     }
     h5_unlock();
@@ -437,10 +446,7 @@ int h5_read_strings(hid_t loc, const char *name, char ***values, size_t *n, Maec
     int rc = -1;
     hid_t ds = open_vector(loc, name, n, err);
     if (ds >= 0) {
-        hid_t ftype = H5Dget_type(ds), space = H5Dget_space(ds);
-        rc = read_strings(ds, ftype, space, read_dataset, values, *n, name, err);
-        H5Sclose(space);
-        H5Tclose(ftype);
+        rc = read_object_strings(ds, false, values, n, name, err);
         H5Dclose(ds);
     }
     h5_unlock();

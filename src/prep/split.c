@@ -67,7 +67,8 @@ int split_assign(int *file_of_item, const PrepItem *items, size_t n, int shards,
         rc = error_set(err, "--val-fraction %g puts none of the %zu %s into validation; use a larger fraction",
                        val_fraction, groups, by_source ? "slides" : "samples");
     else if (num_train < (size_t)shards)
-        rc = error_set(err, "--shards %d needs at least %d training samples, there are %zu", shards, shards, num_train);
+        rc = error_set(err, "--shards %d needs at least %d training samples, there are %zu%s", shards, shards, num_train,
+                       num_train < n ? " once --val-fraction has taken its share (per class, rounded); lower it" : "");
     size_t *perm = xmalloc((num_train ? num_train : 1) * sizeof *perm, "shard permutation");
     Rng rng = rng_make(seed, RNG_SPLIT, 0, 0);
     rng_permutation(&rng, perm, num_train);

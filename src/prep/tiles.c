@@ -37,6 +37,12 @@ static bool has_image_extension(const char *name)
 
 static int compare_names(const void *a, const void *b) { return strcmp(*(char *const *)a, *(char *const *)b); }
 
+static void sort_names(char **names, size_t n)
+{
+    if (n > 0) /* an empty list may be NULL, which qsort must not see */
+        qsort(names, n, sizeof *names, compare_names);
+}
+
 static void push(char ***list, size_t *n, char *value)
 {
     *list = xrealloc(*list, (*n + 1) * sizeof **list, "a file list");
@@ -73,8 +79,8 @@ static int list_folder(Listing *l, const char *dir, MaecError *err)
             free(path);
     }
     closedir(d);
-    qsort(l->files, l->num_files, sizeof *l->files, compare_names);
-    qsort(l->folders, l->num_folders, sizeof *l->folders, compare_names);
+    sort_names(l->files, l->num_files);
+    sort_names(l->folders, l->num_folders);
     if (l->ignored)
         log_warn("%s: left out %zu files without an image extension (.tif .tiff .png .jpg .jpeg), e.g. %s", dir,
                  l->ignored, l->ignored_example);
@@ -98,28 +104,68 @@ static void add_files(PrepSource *src, const Listing *l, int32_t label)
         source_add_item(src, source_add_source(src, l->files[i]), label, 0, -1, -1);
 }
 
-/* One class per sub-folder of the root, in name order. */
-static int list_classes(PrepSource *src, const Listing *root, MaecError *err)
+static const char *folder_name(const char *path)
 {
-    if (root->num_files > 0)
-        return error_set(err, "%s holds both image files (e.g. %s) and class folders (e.g. %s); put every image "
-                              "in a class folder, or remove the folders for an unlabeled dataset",
-                         src->description, root->files[0], root->folders[0]);
-    char **names = xmalloc(root->num_folders * sizeof *names, "class names");
-    for (size_t c = 0; c < root->num_folders; c++) {
-        const char *slash = strrchr(root->folders[c], '/');
-        names[c] = xstrdup(slash ? slash + 1 : root->folders[c]);
+    const char *slash = strrchr(path, '/');
+    return slash ? slash + 1 : path;
+}
+
+/* Adds the images of the folder named name in each root that has one, with label. */
+static int add_class(PrepSource *src, const Listing *roots, size_t num_roots, const char *name, int32_t label,
+                     MaecError *err)
+{
+    size_t before = src->num_items;
+    for (size_t r = 0; r < num_roots; r++)
+        for (size_t f = 0; f < roots[r].num_folders; f++) {
+            if (strcmp(folder_name(roots[r].folders[f]), name))
+                continue;
+            Listing l;
+            if (list_folder(&l, roots[r].folders[f], err))
+                return -1;
+            add_files(src, &l, label);
+            free_listing(&l);
+        }
+    if (label >= 0 && src->num_items == before)
+        log_warn("the class folders '%s' hold no images; the class will have no samples", name);
+    return 0;
+}
+
+/* One class per distinct sub-folder name over all roots, in name order (some root has one). */
+static int list_classes(PrepSource *src, const Listing *roots, size_t num_roots, MaecError *err)
+{
+    char **names = NULL;
+    size_t n = 0;
+    for (size_t r = 0; r < num_roots; r++) {
+        if (roots[r].num_files > 0) {
+            free(names);
+            return error_set(err, "%s is an image file next to class folders; put every image in a class folder, "
+                                  "or pass --unlabeled", roots[r].files[0]);
+        }
+        for (size_t f = 0; f < roots[r].num_folders; f++)
+            push(&names, &n, (char *)folder_name(roots[r].folders[f]));
     }
-    source_set_classes(src, names, root->num_folders);
-    for (size_t c = 0; c < root->num_folders; c++) {
-        Listing l;
-        if (list_folder(&l, root->folders[c], err))
+    sort_names(names, n);
+    size_t k = 0;
+    for (size_t i = 0; i < n; i++)
+        if (k == 0 || strcmp(names[k - 1], names[i]))
+            names[k++] = names[i];
+    for (size_t c = 0; c < k; c++)
+        names[c] = xstrdup(names[c]);
+    source_set_classes(src, names, k);
+    for (size_t c = 0; c < k; c++)
+        if (add_class(src, roots, num_roots, src->class_names[c], (int32_t)c, err))
             return -1;
-        if (l.num_files == 0)
-            log_warn("class folder %s holds no images; class '%s' will have no samples", root->folders[c],
-                     src->class_names[c]);
-        add_files(src, &l, (int32_t)c);
-        free_listing(&l);
+    return 0;
+}
+
+/* Every image in the roots and (with --unlabeled) their sub-folders, without labels. */
+static int list_unlabeled(PrepSource *src, const Listing *roots, size_t num_roots, MaecError *err)
+{
+    for (size_t r = 0; r < num_roots; r++) {
+        add_files(src, &roots[r], -1);
+        for (size_t f = 0; f < roots[r].num_folders; f++)
+            if (add_class(src, &roots[r], 1, folder_name(roots[r].folders[f]), -1, err))
+                return -1;
     }
     return 0;
 }
@@ -209,25 +255,35 @@ static int fix_shape(PrepSource *src, TilesReader *r, MaecError *err)
         image_free(&img);
         return 0;
     }
-    return error_set(err, "none of the %zu images under %s could be read (the first: %s)", src->num_items,
-                     r->opt.root, src->num_items ? src->sources[0] : "-");
+    return error_set(err, "none of the %zu images could be read (the first: %s)", src->num_items,
+                     src->num_items ? src->sources[0] : "-");
+}
+
+static int list_inputs(PrepSource *src, const TilesOptions *opt, MaecError *err)
+{
+    Listing *roots = xcalloc(opt->num_roots, sizeof *roots, "folder listings");
+    bool any_folders = false;
+    int rc = 0;
+    for (size_t r = 0; r < opt->num_roots && !rc; r++) {
+        rc = list_folder(&roots[r], opt->roots[r], err);
+        any_folders = any_folders || roots[r].num_folders > 0;
+    }
+    if (!rc)
+        rc = any_folders && !opt->unlabeled ? list_classes(src, roots, opt->num_roots, err)
+                                            : list_unlabeled(src, roots, opt->num_roots, err);
+    for (size_t r = 0; r < opt->num_roots; r++)
+        free_listing(&roots[r]);
+    free(roots);
+    if (!rc && src->num_items == 0)
+        rc = error_set(err, "%s%s holds no images (.tif .tiff .png .jpg .jpeg), neither directly nor in class folders",
+                       opt->roots[0], opt->num_roots > 1 ? " (and the other folders)" : "");
+    return rc;
 }
 
 int tiles_source(PrepSource *src, const TilesOptions *opt, MaecError *err)
 {
     source_init(src, "tiles");
-    source_set_description(src, "%s", opt->root);
-    Listing root;
-    if (list_folder(&root, opt->root, err))
-        return -1;
-    int rc = root.num_folders > 0 ? list_classes(src, &root, err) : 0;
-    if (!rc && root.num_folders == 0)
-        add_files(src, &root, -1);
-    free_listing(&root);
-    if (!rc && src->num_items == 0)
-        rc = error_set(err, "%s holds no images (.tif .tiff .png .jpg .jpeg), neither directly nor in class folders",
-                       opt->root);
-    if (rc)
+    if (list_inputs(src, opt, err))
         return -1;
     TilesReader *r = xcalloc(1, sizeof *r, "tiles reader");
     r->opt = *opt;
@@ -237,6 +293,7 @@ int tiles_source(PrepSource *src, const TilesOptions *opt, MaecError *err)
     src->read = read_tile;
     if (fix_shape(src, r, err))
         return -1;
-    source_set_description(src, "image tiles from %s (%zu classes)", opt->root, src->num_classes);
+    source_set_description(src, "image tiles from %s%s (%zu classes)", opt->roots[0],
+                           opt->num_roots > 1 ? " and other folders" : "", src->num_classes);
     return 0;
 }

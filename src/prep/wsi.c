@@ -16,6 +16,8 @@
 /* Otsu splits even a blank slide in two; below this saturation nothing counts as tissue. */
 #define MIN_TISSUE_SATURATION 15
 #define TISSUE_STRIP_ROWS 256
+/* The tissue map keeps at most about this many pixels (16 MiB of saturation, 64 MiB of sums). */
+#define TISSUE_MAP_PIXELS ((int64_t)16 << 20)
 
 /* How tiles are read from one slide. */
 typedef struct Slide {
@@ -88,17 +90,26 @@ typedef struct TissueMap {
     double downsample;
 } TissueMap;
 
-static int read_saturation(uint8_t *sat, openslide_t *osr, int32_t level, int64_t w, int64_t h, MaecError *err)
+/* Saturation of every k-th pixel of every k-th row of the level: sat[(h / k) * (w / k)], rounded up. */
+static int read_saturation(uint8_t *sat, openslide_t *osr, int32_t level, int64_t w, int64_t h, int64_t k,
+                           MaecError *err)
 {
     double ds = openslide_get_level_downsample(osr, level);
+    size_t map_width = (size_t)((w + k - 1) / k);
     uint32_t *argb = xmalloc((size_t)w * TISSUE_STRIP_ROWS * sizeof *argb, "a slide strip");
     for (int64_t y = 0; y < h; y += TISSUE_STRIP_ROWS) {
         int64_t rows = h - y < TISSUE_STRIP_ROWS ? h - y : TISSUE_STRIP_ROWS;
         openslide_read_region(osr, argb, 0, (int64_t)(y * ds), level, w, rows);
-        for (size_t i = 0; i < (size_t)(w * rows); i++) {
-            uint8_t rgb[3];
-            argb_to_rgb(rgb, &argb[i], 1);
-            sat[(size_t)y * (size_t)w + i] = (argb[i] >> 24) ? tissue_saturation(rgb[0], rgb[1], rgb[2]) : 0;
+        for (int64_t r = 0; r < rows; r++) {
+            if ((y + r) % k)
+                continue;
+            uint8_t *out = sat + (size_t)((y + r) / k) * map_width;
+            for (size_t x = 0; x < map_width; x++) {
+                uint32_t p = argb[(size_t)r * (size_t)w + x * (size_t)k];
+                uint8_t rgb[3];
+                argb_to_rgb(rgb, &p, 1);
+                out[x] = (p >> 24) ? tissue_saturation(rgb[0], rgb[1], rgb[2]) : 0;
+            }
         }
     }
     free(argb);
@@ -109,24 +120,30 @@ static int read_saturation(uint8_t *sat, openslide_t *osr, int32_t level, int64_
 static int tissue_map(TissueMap *m, openslide_t *osr, MaecError *err)
 {
     int32_t level = openslide_get_level_count(osr) - 1;
-    openslide_get_level_dimensions(osr, level, &m->width, &m->height);
-    m->downsample = openslide_get_level_downsample(osr, level);
-    size_t w = (size_t)m->width, h = (size_t)m->height;
-    uint8_t *sat = xmalloc(w * h, "a saturation map");
-    if (read_saturation(sat, osr, level, m->width, m->height, err)) {
+    int64_t w, h;
+    openslide_get_level_dimensions(osr, level, &w, &h);
+    int64_t k = 1; /* a slide without a small level is sampled, not held whole */
+    while ((w / k) * (h / k) > TISSUE_MAP_PIXELS)
+        k++;
+    m->width = (w + k - 1) / k;
+    m->height = (h + k - 1) / k;
+    m->downsample = openslide_get_level_downsample(osr, level) * (double)k;
+    size_t mw = (size_t)m->width, mh = (size_t)m->height;
+    uint8_t *sat = xmalloc(mw * mh, "a saturation map");
+    if (read_saturation(sat, osr, level, w, h, k, err)) {
         free(sat);
         return -1;
     }
     uint64_t histogram[256] = {0};
-    for (size_t i = 0; i < w * h; i++)
+    for (size_t i = 0; i < mw * mh; i++)
         histogram[sat[i]]++;
     int threshold = tissue_otsu_threshold(histogram);
     threshold = threshold < MIN_TISSUE_SATURATION ? MIN_TISSUE_SATURATION : threshold;
-    m->sum = xcalloc((w + 1) * (h + 1), sizeof *m->sum, "a tissue map");
-    for (size_t y = 0; y < h; y++)
-        for (size_t x = 0; x < w; x++)
-            m->sum[(y + 1) * (w + 1) + x + 1] = (sat[y * w + x] > threshold) + m->sum[y * (w + 1) + x + 1] +
-                                                m->sum[(y + 1) * (w + 1) + x] - m->sum[y * (w + 1) + x];
+    m->sum = xcalloc((mw + 1) * (mh + 1), sizeof *m->sum, "a tissue map");
+    for (size_t y = 0; y < mh; y++)
+        for (size_t x = 0; x < mw; x++)
+            m->sum[(y + 1) * (mw + 1) + x + 1] = (sat[y * mw + x] > threshold) + m->sum[y * (mw + 1) + x + 1] +
+                                                 m->sum[(y + 1) * (mw + 1) + x] - m->sum[y * (mw + 1) + x];
     free(sat);
     return 0;
 }
@@ -278,8 +295,10 @@ static int compare_strings(const void *a, const void *b) { return strcmp(*(char 
 static void set_classes(PrepSource *src, const SlideLabels *l)
 {
     char **sorted = xmalloc((l->n ? l->n : 1) * sizeof *sorted, "class names");
-    memcpy(sorted, l->labels, l->n * sizeof *sorted);
-    qsort(sorted, l->n, sizeof *sorted, compare_strings);
+    for (size_t i = 0; i < l->n; i++)
+        sorted[i] = l->labels[i];
+    if (l->n > 0)
+        qsort(sorted, l->n, sizeof *sorted, compare_strings);
     char **names = xmalloc((l->n ? l->n : 1) * sizeof *names, "class names");
     size_t k = 0;
     for (size_t i = 0; i < l->n; i++)

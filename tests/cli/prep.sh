@@ -22,8 +22,9 @@ run_ok "$MAEC" inspect --help
 # ---- usage errors (exit 2) ----
 run_fails 2 "not a kind of input" "$MAEC" prep pictures -o x.h5
 run_fails 2 "-o OUT.h5 is required" "$MAEC" prep synthetic
-run_fails 2 "does not apply to 'prep tiles'" "$MAEC" prep tiles . -o x.h5 --mpp 0.5
+run_fails 2 "does not apply to 'prep tiles'" "$MAEC" prep tiles . -o x.h5 --labels x.csv
 run_fails 2 "takes 2 input paths" "$MAEC" prep idx one.gz -o x.h5
+run_fails 2 "needs at least one folder" "$MAEC" prep tiles -o x.h5
 run_fails 2 "out of range" "$MAEC" prep synthetic -o x.h5 --val-fraction 2
 run_fails 2 "at least one dataset file" "$MAEC" inspect
 
@@ -59,6 +60,10 @@ run_ok "$MAKE_TILES" unlabeled 5 24 0 png 1
 run_ok "$MAEC" prep tiles unlabeled -q -o unlabeled.h5
 run_ok "$MAEC" inspect unlabeled.h5
 expect_in "$out" "unlabeled=5"
+run_ok "$MAKE_TILES" tiles2 8 24 4 png 3
+run_ok "$MAEC" prep tiles tiles tiles2 -q -o two.h5
+run_ok "$MAEC" inspect two.h5
+expect_in "$out" "class-0=6 class-1=6 class-2=6 class-3=2"
 run_ok "$MAEC" prep tiles tiles -q -o resized.h5 --resize 20 --center-crop 16 --channels 1
 run_ok "$MAEC" inspect resized.h5
 expect_in "$out" "12 of 16x16x1"
@@ -91,7 +96,12 @@ cp big/000000.png mixed/class-2/zz-big.png
 run_fails 1 "pass --resize" "$MAEC" prep tiles mixed -o sizes.h5 --channels 3
 expect_in "$err" "zz-big.png is 40x40"
 mkdir -p both && cp -r tiles/class-0 both/ && cp big/000000.png both/
-run_fails 1 "both image files" "$MAEC" prep tiles both -o both.h5
+run_fails 1 "is an image file next to class folders" "$MAEC" prep tiles both -o both.h5
+run_fails 1 "is an image file next to class folders" "$MAEC" prep tiles big tiles -o both.h5
+run_ok "$MAEC" prep tiles both -q -o both.h5 --unlabeled --resize 24
+run_ok "$MAEC" inspect both.h5
+expect_in "$out" "5 of 24x24x3"
+expect_in "$out" "unlabeled=5"
 
 # ---- idx ----
 byte() { printf "\\x$(printf %02x "$1")"; }
@@ -114,6 +124,8 @@ run_fails 1 "holds 3 labels but" "$MAEC" prep idx img.idx short.idx -o x.h5
 run_fails 1 "are images and labels swapped" "$MAEC" prep idx lab.idx img.idx -o x.h5
 head -c 50 img.idx >cut.idx
 run_fails 1 "cut.idx: the file ends inside the IDX data" "$MAEC" prep idx cut.idx lab.idx -o x.h5
+head -c 40 img.idx.gz >cut.idx.gz
+run_fails 1 "cut.idx.gz: the file ends inside" "$MAEC" prep idx cut.idx.gz lab.idx -o x.h5
 run_fails 1 "--class-names lists 2 classes" "$MAEC" prep idx img.idx lab.idx -o x.h5 --class-names a,b
 run_fails 1 "cannot open missing.idx" "$MAEC" prep idx missing.idx lab.idx -o x.h5
 

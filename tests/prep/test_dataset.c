@@ -9,6 +9,7 @@
 #include "maec/split.h"
 #include "maec/synthetic.h"
 
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -47,19 +48,28 @@ static int write_file(const char *name, size_t first, size_t n, int deflate)
     return 0;
 }
 
-static void check_samples(Dataset *ds, size_t first)
+/* How many samples of ds differ from synthetic samples first, first + 1, ... (pixels or label).
+ * No CHECK inside: threads call it. */
+static size_t count_wrong_samples(Dataset *ds, size_t first)
 {
     SyntheticConfig syn = {.count = 1000, .height = 8, .width = 6, .channels = 3, .classes = 3, .seed = 7};
     uint8_t want[8 * 6 * 3], got[8 * 6 * 3];
     MaecError err;
+    size_t wrong = 0;
     for (size_t i = 0; i < dataset_count(ds); i++) {
         int32_t label = 99;
         synthetic_image(want, &syn, first + i);
-        CHECK(dataset_read(ds, i, got, &label, &err) == 0, "%s", err.msg);
-        CHECK(memcmp(want, got, sizeof got) == 0, "sample %zu differs", i);
         int32_t expect = (first + i) % 7 == 0 ? -1 : (int32_t)((first + i) % 3);
-        CHECK(label == expect, "sample %zu: label %d, want %d", i, label, expect);
+        if (dataset_read(ds, i, got, &label, &err) || memcmp(want, got, sizeof got) || label != expect)
+            wrong++;
     }
+    return wrong;
+}
+
+static void check_samples(Dataset *ds, size_t first)
+{
+    size_t wrong = count_wrong_samples(ds, first);
+    CHECK(wrong == 0, "%zu of %zu samples read back wrong", wrong, dataset_count(ds));
 }
 
 static void test_round_trip(void)
@@ -91,6 +101,33 @@ static void test_round_trip(void)
             dataset_close(ds);
         }
     }
+}
+
+static void *read_everything(void *ds)
+{
+    return (void *)count_wrong_samples(ds, 0);
+}
+
+/* The prefetch thread reads while the main thread writes checkpoints: reads from several threads
+ * at once (through HDF5, not from memory) must all see the right samples. */
+static void test_concurrent_reads(void)
+{
+    char path[512];
+    path_in_dir(path, sizeof path, "one.h5");
+    MaecError err;
+    Dataset *ds = dataset_open_with(path, &(DatasetOpenOptions){.memory_limit = 0}, &err);
+    CHECK(ds != NULL, "%s", err.msg);
+    if (!ds)
+        return;
+    pthread_t threads[4];
+    for (int t = 0; t < 4; t++)
+        pthread_create(&threads[t], NULL, read_everything, ds);
+    for (int t = 0; t < 4; t++) {
+        void *wrong = NULL;
+        pthread_join(threads[t], &wrong);
+        CHECK(wrong == NULL, "thread %d read %zu samples wrong", t, (size_t)wrong);
+    }
+    dataset_close(ds);
 }
 
 /* Shards opened by glob are one dataset, and their mean/std equal the single file's exactly. */
@@ -221,6 +258,7 @@ int main(void)
         return 1;
     }
     test_round_trip();
+    test_concurrent_reads();
     test_shards();
     test_bad_files();
     test_split();
