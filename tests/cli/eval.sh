@@ -44,6 +44,14 @@ expect_in "$out" "epoch 20/20"
 at_least probe.json accuracy 0.95
 run_ok "$MAEC" eval linprobe --train train.h5 --test test.h5 --epochs 20 --json probe-again.json -q
 cmp -s probe.json probe-again.json || fail "two linear probes with one seed differ"
+# A hard task (accuracy near 0.6), so that any difference in the probe shows in the report.
+make hard-train.h5 --count 800 --spread 0.3 --sample-seed 1
+make hard-test.h5 --count 400 --spread 0.3 --sample-seed 2
+for t in 1 2; do
+  run_ok "$MAEC" eval linprobe --train hard-train.h5 --test hard-test.h5 --epochs 5 --batch 64 --threads $t \
+    --json hard-$t.json -q
+done
+cmp -s hard-1.json hard-2.json || fail "the linear probe's report differs between 1 and 2 threads"
 run_ok "$MAEC" eval linprobe --train train-random.h5 --test test-random.h5 --epochs 20 --json probe-random.json -q
 at_most probe-random.json accuracy 0.35
 at_least probe-random.json accuracy 0.15
