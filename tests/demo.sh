@@ -9,7 +9,6 @@ export OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1 OMPI_MCA_rmaps_
 run=runs/demo
 
 echo "== demo 1/3: maec prep synthetic -o data/smoke.h5"
-mkdir -p data
 [ -f data/smoke.h5 ] || "$maec" prep synthetic -o data/smoke.h5
 "$maec" inspect data/smoke.h5
 

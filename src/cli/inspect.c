@@ -1,5 +1,7 @@
-/* maec inspect: what a dataset file holds, for people or (--json) for scripts. */
+/* maec inspect: what a dataset or checkpoint file holds, for people or (--json) for scripts. */
+#include "maec/checkpoint.h"
 #include "maec/cli.h"
+#include "maec/config.h"
 #include "maec/dataset.h"
 #include "maec/h5.h"
 #include "maec/json.h"
@@ -13,7 +15,9 @@ static const char usage[] =
     "\n"
     "Describes maec dataset files: samples, shape, classes and their counts, per-channel mean\n"
     "and std, mpp, source, split and shard, skipped inputs and the command that made the file.\n"
-    "A file that is not a valid dataset is reported with the reason; the exit status is then 1.\n"
+    "Describes checkpoints (maec train): step, epoch position, batch, ranks and mode that wrote\n"
+    "it, objective, model shape, code version and the run's resolved job configuration.\n"
+    "A file that is neither is reported with the reason; the exit status is then 1.\n"
     "\n"
     "  --json      one JSON object per file, one per line\n"
     "  -h, --help  this text\n";
@@ -128,8 +132,80 @@ static void print_text(const char *path, const Dataset *ds, const Provenance *p,
     printf("\n  command    %s\n", p->command ? p->command : "?");
 }
 
+static void print_checkpoint(const char *path, const CheckpointMeta *m, const ModelConfig *mc, bool json)
+{
+    if (json) {
+        printf("{\"file\":");
+        json_write_string(stdout, path);
+        printf(",\"format\":\"%s\",\"format_version\":%d,\"step\":%ld,\"global_batch\":%ld,\"world_size\":%d,"
+               "\"dist_mode\":\"%s\",\"objective\":\"%s\",\"code_version\":",
+               CHECKPOINT_FORMAT, CHECKPOINT_FORMAT_VERSION, m->step, m->global_batch, m->world_size, m->dist_mode,
+               m->objective);
+        json_write_string(stdout, m->code_version);
+        printf(",\"config\":");
+        json_write_string(stdout, m->config_yaml);
+        printf("}\n");
+        return;
+    }
+    printf("%s\n  format     %s version %d, written by maec %s\n", path, CHECKPOINT_FORMAT,
+           CHECKPOINT_FORMAT_VERSION, m->code_version);
+    printf("  step       %ld (global batch %ld; %d ranks, %s)\n", m->step, m->global_batch, m->world_size,
+           m->dist_mode);
+    printf("  objective  %s; model %dpx patch %d x %d channels, encoder %d x %d (%d heads), decoder %d x %d "
+           "(%d heads)\n", m->objective, mc->img_size, mc->patch_size, mc->in_chans, mc->embed_dim, mc->depth,
+           mc->num_heads, mc->decoder_embed_dim, mc->decoder_depth, mc->decoder_num_heads);
+    printf("  config     (resolved job configuration)\n");
+    for (const char *line = m->config_yaml; *line;) {
+        const char *end = strchr(line, '\n');
+        int len = end ? (int)(end - line) : (int)strlen(line);
+        printf("    %.*s\n", len, line);
+        line += len + (end != NULL);
+    }
+}
+
+static int inspect_checkpoint(const char *path, bool json)
+{
+    CheckpointMeta meta;
+    JobConfig cfg;
+    MaecError err;
+    if (checkpoint_read_meta(path, &meta, &err)) {
+        fprintf(stderr, "maec inspect: %s\n", err.msg);
+        return 1;
+    }
+    int rc = config_load_string(meta.config_yaml, path, &cfg, &err);
+    if (rc)
+        fprintf(stderr, "maec inspect: %s: its stored configuration: %s\n", path, err.msg);
+    else
+        print_checkpoint(path, &meta, &cfg.model, json);
+    config_free(&cfg);
+    checkpoint_meta_free(&meta);
+    return rc ? 1 : 0;
+}
+
+/* The file's 'format' attribute, or "" (the dataset reader then explains what is wrong). */
+static void file_format(const char *path, char *format, size_t size)
+{
+    MaecError err;
+    char *text = NULL;
+    format[0] = '\0';
+    hid_t file = h5_open_file(path, false, &err);
+    if (file < 0)
+        return;
+    h5_lock();
+    if (h5_attr_exists(file, "format") && h5_attr_read_string(file, "format", &text, &err) == 0)
+        snprintf(format, size, "%s", text);
+    h5_unlock();
+    free(text);
+    h5_close_file(file);
+}
+
 static int inspect_file(const char *path, bool json)
 {
+    char format[64];
+    file_format(path, format, sizeof format);
+    if (!strcmp(format, CHECKPOINT_FORMAT))
+        return inspect_checkpoint(path, json);
+
     MaecError err;
     DatasetOpenOptions options = {.memory_limit = 0};
     Dataset *ds = dataset_open_with(path, &options, &err);

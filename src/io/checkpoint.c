@@ -2,6 +2,7 @@
 
 #include "maec/alloc.h"
 #include "maec/dist.h"
+#include "maec/files.h"
 #include "maec/h5.h"
 #include "maec/log.h"
 
@@ -250,28 +251,14 @@ static void delete_old(const char *dir, int keep_last)
     free(steps);
 }
 
-static int make_dirs(const char *dir)
-{
-    char buf[4096];
-    snprintf(buf, sizeof buf, "%s", dir);
-    for (char *p = buf + 1; *p; p++)
-        if (*p == '/') {
-            *p = '\0';
-            if (mkdir(buf, 0777) != 0 && errno != EEXIST)
-                return -1;
-            *p = '/';
-        }
-    return mkdir(buf, 0777) != 0 && errno != EEXIST ? -1 : 0;
-}
-
 void checkpoint_save(const CheckpointWrite *w, char *path, size_t size)
 {
     char tmp[4096];
     snprintf(tmp, sizeof tmp, "%s/" TMP_PREFIX "%08ld" FILE_SUFFIX ".tmp", w->dir, w->meta->step);
     step_path(path, size, w->dir, w->meta->step);
-    if (dist_rank() == 0 && make_dirs(w->dir) != 0)
-        fatal("cannot create checkpoint directory %s: %s (set checkpoint.dir to a writable place)", w->dir,
-              strerror(errno));
+    MaecError err;
+    if (dist_rank() == 0 && make_dirs(w->dir, &err) != 0)
+        fatal("%s (set checkpoint.dir to a writable place)", err.msg);
     dist_barrier();
     h5_lock();
     write_arrays_collectively(w, tmp);

@@ -2,6 +2,7 @@
 
 #include "maec/alloc.h"
 #include "maec/dataset.h"
+#include "maec/files.h"
 #include "maec/h5.h"
 
 #include "maec_version.h"
@@ -112,6 +113,17 @@ static void copy_config(DatasetWriter *w, const DatasetWriterConfig *cfg)
     w->cfg.command = w->command;
 }
 
+/* `-o data/x.h5` works on a fresh checkout: the folders of the output are created. */
+static int make_parent_dirs(const char *path, MaecError *err)
+{
+    const char *slash = strrchr(path, '/');
+    if (!slash || slash == path)
+        return 0;
+    char dir[4096];
+    snprintf(dir, sizeof dir, "%.*s", (int)(slash - path), path);
+    return make_dirs(dir, err);
+}
+
 DatasetWriter *dataset_writer_create(const char *path, const DatasetWriterConfig *cfg, bool force,
                                      MaecError *err)
 {
@@ -127,7 +139,7 @@ DatasetWriter *dataset_writer_create(const char *path, const DatasetWriterConfig
     copy_config(w, cfg);
     w->sample_bytes = (size_t)cfg->height * (size_t)cfg->width * (size_t)cfg->channels;
     w->histogram = xcalloc((size_t)cfg->channels, sizeof *w->histogram, "pixel histogram");
-    int rc = check_paths(w, force, err);
+    int rc = check_paths(w, force, err) || make_parent_dirs(path, err);
     if (!rc) {
         h5_lock();
         w->file = H5Fcreate(w->partial, H5F_ACC_EXCL, H5P_DEFAULT, H5P_DEFAULT);

@@ -49,6 +49,26 @@ expect_failure "missing dataset, 2 ranks" 1 "$work/absent.h5" \
 
 # A finished run's directory is not silently reused; --resume auto continues it.
 "$MAEC" train "$job" "${ok[@]}" --set optim.steps=4 --set optim.warmup_steps=1 --quiet || { echo "FAIL a 4-step run"; failures=$((failures + 1)); }
+# maec inspect describes the checkpoint the run wrote.
+ckpt=$(ls "$work"/run/checkpoint-*.h5 | tail -1)
+if "$MAEC" inspect "$ckpt" | grep -q "step       4 (global batch 16; 1 ranks, allreduce)" &&
+   "$MAEC" inspect --json "$ckpt" | /usr/bin/python3 -c 'import json,sys; d=json.load(sys.stdin); assert d["step"] == 4 and "optim:" in d["config"]'; then
+  echo "ok   inspect checkpoint"
+else
+  echo "FAIL inspect checkpoint:"; "$MAEC" inspect "$ckpt" | head -5; failures=$((failures + 1))
+fi
+# The checkpoint loads into the PyTorch reference model with strict name and shape checks.
+if /usr/bin/python3 - "$ckpt" "$MAEC_SOURCE_ROOT/tests/reference" <<'PY'
+import sys, h5py, torch
+sys.path.insert(0, sys.argv[2])
+from mae_torch import mae_model
+with h5py.File(sys.argv[1]) as f:
+    state = {n: torch.from_numpy(f["model"][n][()]) for n in f["model"]}
+model = mae_model(img_size=32, patch_size=4, in_chans=3, embed_dim=64, depth=2, num_heads=2,
+                  decoder_embed_dim=32, decoder_depth=1, decoder_num_heads=2)
+model.load_state_dict(state, strict=True)
+PY
+then echo "ok   checkpoint loads into PyTorch"; else echo "FAIL checkpoint load into PyTorch"; failures=$((failures + 1)); fi
 expect_failure "existing checkpoints" 1 "--resume auto" "$MAEC" train "$job" "${ok[@]}" --set optim.steps=4 --set optim.warmup_steps=1
 expect_failure "resume with another model" 1 "another model" \
   "$MAEC" train "$job" "${ok[@]}" --set optim.steps=8 --set optim.warmup_steps=1 --set model.depth=3 --resume auto
