@@ -242,6 +242,10 @@ static int write_json(const EvalArgs *a, const Features *train, const Features *
     json_write_string(out, train->path);
     fprintf(out, ",\"test\":");
     json_write_string(out, test->path);
+    fprintf(out, ",\"source_checkpoint\":");
+    json_write_string(out, train->source_checkpoint);
+    fprintf(out, ",\"pooling\":");
+    json_write_string(out, train->pooling);
     fprintf(out, ",\"train_count\":%zu,\"dim\":%zu,\"options\":{", train->count, train->dim);
     a->method->describe(out, a, true);
     fprintf(out, "},");
@@ -268,6 +272,11 @@ static int evaluate(const EvalArgs *a, Features *train, Features *test, MaecErro
 {
     if (load(train, a->train, err) || load(test, a->test, err) || features_check_compatible(train, test, err))
         return -1;
+    /* Paths of one checkpoint may be spelt differently, so this is a warning, not an error. */
+    if (train->source_checkpoint[0] && test->source_checkpoint[0] &&
+        strcmp(train->source_checkpoint, test->source_checkpoint) != 0)
+        log_warn("%s comes from checkpoint %s but %s from %s: is this the comparison you meant?", train->path,
+                 train->source_checkpoint, test->path, test->source_checkpoint);
     int32_t *predicted = xmalloc(test->count * sizeof *predicted, "predictions");
     a->method->predict(predicted, train, test, a);
     Metrics m;

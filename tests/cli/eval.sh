@@ -28,6 +28,7 @@ at_least knn.json macro_f1 0.95
 import json, sys
 r = json.load(open(sys.argv[1]))
 assert r["method"] == "knn" and r["options"] == {"k": 20, "temperature": 0.07}, r
+assert r["source_checkpoint"] == "synthetic" and r["pooling"] == "cls", r
 assert r["count"] == 400 and r["train_count"] == 800 and r["dim"] == 16, r
 assert [c["name"] for c in r["classes"]] == ["tumour", "stroma", "lymphocytes", "mucus"], r
 assert sum(map(sum, r["confusion"])) == 400 and sum(c["support"] for c in r["classes"]) == 400, r
@@ -65,6 +66,11 @@ make some-unlabeled.h5 --count 400 --sample-seed 2 --unlabeled 0.25
 run_ok "$MAEC" eval knn --train train.h5 --test some-unlabeled.h5 --json part.json -q
 expect_in "$err" "unlabeled samples (label -1) left out"
 at_most part.json count 399
+
+# ---- features of another checkpoint: a warning ----
+make other-checkpoint.h5 --count 100 --sample-seed 2 --checkpoint runs/b/checkpoint-00010.h5
+run_ok "$MAEC" eval knn --train train.h5 --test other-checkpoint.h5 -q
+expect_in "$err" "from checkpoint synthetic but other-checkpoint.h5 from runs/b/checkpoint-00010.h5"
 
 # ---- help and usage errors (exit 2) ----
 for m in "" knn linprobe; do

@@ -2,6 +2,7 @@
 
   make_features.py OUT.h5 --count N [--dim D] [--classes a,b,c] [--spread S] [--seed S]
                    [--random-labels] [--unlabeled F] [--pooling cls|mean] [--no-labels] [--format NAME]
+                   [--checkpoint PATH]
 
 Centres are N(0, spread^2) per dimension (the same for every file with the same --seed and
 --dim), samples add unit noise; --random-labels draws labels independently of the features;
@@ -25,6 +26,7 @@ p.add_argument("--unlabeled", type=float, default=0.0)
 p.add_argument("--pooling", default="cls")
 p.add_argument("--no-labels", action="store_true")
 p.add_argument("--format", default="maec-features")
+p.add_argument("--checkpoint", default="synthetic")
 a = p.parse_args()
 
 names = a.classes.split(",")
@@ -44,5 +46,5 @@ with h5py.File(a.out, "w") as f:
     f.attrs["num_classes"] = np.int32(len(names))
     f.attrs["class_names"] = names
     f.attrs["pooling"] = a.pooling
-    f.attrs["source_checkpoint"] = "synthetic"
+    f.attrs["source_checkpoint"] = a.checkpoint
     f.attrs["source_dataset"] = "make_features.py"
