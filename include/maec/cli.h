@@ -19,10 +19,15 @@ extern const CliCommand cli_commands[];
 int cli_prep(int argc, char **argv);
 int cli_inspect(int argc, char **argv);
 int cli_train(int argc, char **argv);
+int cli_eval(int argc, char **argv);
 
 /* Value parsers for options: on bad input they print "maec CMD: OPTION: ..." and exit 2. */
 long cli_parse_long(const char *cmd, const char *option, const char *value, long min, long max);
 double cli_parse_double(const char *cmd, const char *option, const char *value, double min, double max);
+struct option;
+/* The long name of the option whose getopt_long code is code, in a {0}-terminated table; "?"
+ * when absent. */
+const char *cli_option_name(const struct option *options, int code);
 /* Prints "maec CMD: message" and "Try 'maec CMD --help'." to stderr; returns 2 (usage error). */
 int cli_usage_error(const char *cmd, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 

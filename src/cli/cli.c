@@ -1,6 +1,7 @@
 #include "maec/cli.h"
 
 #include <errno.h>
+#include <getopt.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -38,4 +39,12 @@ double cli_parse_double(const char *cmd, const char *option, const char *value, 
     if (!(v >= min && v <= max))
         exit(cli_usage_error(cmd, "%s: %g is out of range [%g, %g]", option, v, min, max));
     return v;
+}
+
+const char *cli_option_name(const struct option *options, int code)
+{
+    for (const struct option *o = options; o->name; o++)
+        if (o->val == code)
+            return o->name;
+    return "?";
 }

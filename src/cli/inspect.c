@@ -4,6 +4,7 @@
 #include "maec/config.h"
 #include "maec/dataset.h"
 #include "maec/h5.h"
+#include "maec/json.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -74,21 +75,6 @@ static void class_counts(size_t *counts, size_t *unlabeled, const Dataset *ds)
     }
 }
 
-static void print_json_string(const char *s)
-{
-    putchar('"');
-    for (; s && *s; s++) {
-        unsigned char c = (unsigned char)*s;
-        if (c == '"' || c == '\\')
-            printf("\\%c", c);
-        else if (c < 0x20)
-            printf("\\u%04x", c);
-        else
-            putchar(c);
-    }
-    putchar('"');
-}
-
 static void print_json_numbers(const char *key, const double *v, int n)
 {
     printf(",\"%s\":[", key);
@@ -101,26 +87,26 @@ static void print_json(const char *path, const Dataset *ds, const Provenance *p,
                        size_t unlabeled)
 {
     printf("{\"file\":");
-    print_json_string(path);
+    json_write_string(stdout, path);
     printf(",\"format\":\"%s\",\"format_version\":%d,\"count\":%zu,\"height\":%d,\"width\":%d,\"channels\":%d",
            DATASET_FORMAT, DATASET_FORMAT_VERSION, dataset_count(ds), dataset_height(ds), dataset_width(ds),
            dataset_channels(ds));
     printf(",\"classes\":[");
     for (int c = 0; c < dataset_num_classes(ds); c++) {
         printf("%s{\"name\":", c ? "," : "");
-        print_json_string(dataset_class_name(ds, c));
+        json_write_string(stdout, dataset_class_name(ds, c));
         printf(",\"count\":%zu}", counts[c]);
     }
     printf("],\"unlabeled\":%zu", unlabeled);
     print_json_numbers("mean", dataset_mean(ds), dataset_channels(ds));
     print_json_numbers("std", dataset_std(ds), dataset_channels(ds));
     printf(",\"mpp\":%.17g,\"source\":", dataset_mpp(ds));
-    print_json_string(dataset_source(ds));
+    json_write_string(stdout, dataset_source(ds));
     printf(",\"split\":");
-    print_json_string(p->split);
+    json_write_string(stdout, p->split);
     printf(",\"shard_index\":%d,\"shard_count\":%d,\"skipped\":%zu,\"command\":", p->shard_index, p->shard_count,
            p->skipped);
-    print_json_string(p->command);
+    json_write_string(stdout, p->command);
     printf("}\n");
 }
 
@@ -150,14 +136,14 @@ static void print_checkpoint(const char *path, const CheckpointMeta *m, const Mo
 {
     if (json) {
         printf("{\"file\":");
-        print_json_string(path);
+        json_write_string(stdout, path);
         printf(",\"format\":\"%s\",\"format_version\":%d,\"step\":%ld,\"global_batch\":%ld,\"world_size\":%d,"
                "\"dist_mode\":\"%s\",\"objective\":\"%s\",\"code_version\":",
                CHECKPOINT_FORMAT, CHECKPOINT_FORMAT_VERSION, m->step, m->global_batch, m->world_size, m->dist_mode,
                m->objective);
-        print_json_string(m->code_version);
+        json_write_string(stdout, m->code_version);
         printf(",\"config\":");
-        print_json_string(m->config_yaml);
+        json_write_string(stdout, m->config_yaml);
         printf("}\n");
         return;
     }

@@ -119,17 +119,9 @@ static int check_kind(const char *kind, int option, const char *name)
     return 0;
 }
 
-static const char *option_name(int option)
-{
-    for (const struct option *o = long_options; o->name; o++)
-        if (o->val == option)
-            return o->name;
-    return "?";
-}
-
 static void set_option(PrepArgs *a, int option, const char *v)
 {
-    const char *name = option_name(option);
+    const char *name = cli_option_name(long_options, option);
     char flag[64];
     snprintf(flag, sizeof flag, "--%s", name);
     switch (option) {
@@ -194,7 +186,7 @@ static int parse(PrepArgs *a, int argc, char **argv)
             a->convert.output = optarg;
         else if (c == 'q')
             a->quiet = true;
-        else if (check_kind(a->kind, c, option_name(c)))
+        else if (check_kind(a->kind, c, cli_option_name(long_options, c)))
             return 2;
         else
             set_option(a, c, optarg);
