@@ -133,17 +133,6 @@ static int parse_args(int argc, char **argv, TrainArgs *a)
     return 0;
 }
 
-/* Ranks fail together: every rank checks the same inputs, but file systems may disagree, so
- * one failing rank makes all return. Rank 0 says why, or the failing ranks when it did not fail. */
-static bool failed_anywhere(int rc, const MaecError *err)
-{
-    bool failed = rc != 0;
-    bool root_failed = dist_any(dist_rank() == 0 && failed);
-    if (failed && (dist_rank() == 0 || !root_failed))
-        fprintf(stderr, "maec train: error: %s\n", err->msg);
-    return dist_any(failed);
-}
-
 /* Worker threads per rank: the cores this process may use, shared among the ranks on its node. */
 static int auto_threads(void)
 {
@@ -607,7 +596,7 @@ int cli_train(int argc, char **argv)
     Trainer t = {.stop_at = args.stop_at};
     MaecError err = {{0}};
     int rc = load_job(&t.cfg, &args, &err);
-    if (failed_anywhere(rc, &err)) {
+    if (cli_failed_anywhere("train", rc, &err)) {
         config_free(&t.cfg);
         return 2;
     }
@@ -615,11 +604,11 @@ int cli_train(int argc, char **argv)
     t.plan.threads = t.cfg.threads > 0 ? t.cfg.threads : auto_threads();
     parallel_init(t.plan.threads);
     rc = trainer_setup(&t, &err);
-    if (!failed_anywhere(rc, &err)) {
+    if (!cli_failed_anywhere("train", rc, &err)) {
         mae_acts_init(&t.acts, &t.mae, t.plan.batch);
         print_start(&t);
         rc = trainer_resume(&t, args.resume, &err) || open_metrics(&t, &err);
-        rc = failed_anywhere(rc, &err) ? 1 : train_loop(&t);
+        rc = cli_failed_anywhere("train", rc, &err) ? 1 : train_loop(&t);
     } else {
         rc = 1;
     }
