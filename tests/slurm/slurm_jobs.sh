@@ -4,7 +4,8 @@
 # process id on exit (slurm-down.sh), whatever happened.
 #   harness     srun --mpi=pmix -n 2 of an MPI program; a dummy job that traps SIGUSR1 and
 #               requeues itself runs twice (tests Slurm, not maec)
-#   train       slurm/train.sbatch, 2 tasks, a tiny job: exit 0 and the final checkpoint
+#   train       slurm/train.sbatch, 2 tasks, a tiny job: exit 0 and the final checkpoint; the
+#               three scripts explain themselves when run outside Slurm
 #   requeue     SIGUSR1 mid-run: checkpoint, requeue, resume, finish; the final parameters are
 #               bit-identical to an uninterrupted run; a job submitted --dependency=afterok on
 #               it starts only after the last segment
@@ -151,6 +152,13 @@ EOF
   expect_in dummy.out "second start: done"
   ;;
 train)
+  for script in train prep-array eval; do # outside Slurm each says so and what to do instead
+    rc=0
+    env -u SLURM_JOB_ID bash "$slurm_dir/$script.sbatch" jobs/x.yaml >guard.txt 2>&1 || rc=$?
+    [ "$rc" -eq 2 ] || fail "$script.sbatch outside Slurm exited $rc, expected 2"
+    expect_in guard.txt "not running under Slurm"
+    expect_in guard.txt "sbatch "
+  done
   "$MAEC" prep synthetic -o data.h5 --count 192 --size 32 --quiet
   # shellcheck disable=SC2046 # smoke_args is a list of words
   id=$(submit --ntasks=2 --cpus-per-task=1 --time=5 --output=train.out "$slurm_dir/train.sbatch" $(smoke_args run 20))
@@ -195,7 +203,7 @@ prep_array)
   for t in 1 2 3; do
     [ "$(field "${array}_$t" JobState)" = COMPLETED ] || fail "array task $t: $(field "${array}_$t" JobState)"
   done
-  expect_in check.out "complete: 3 slides"
+  expect_in check.out "complete: 3 slides, 3 files, 192 tiles"
   for s in 000000 000001 000002; do "$MAEC" inspect "tiles/$s.h5" >/dev/null; done
   # a slide that does not exist: its task fails, the check says which one to resubmit
   printf '%s\n%s\n' "$work/slides/000000.tif" "$work/slides/missing.tif" >bad.txt
