@@ -17,6 +17,7 @@
 # Run: meson setup build -Dslurm_tests=true && meson test -C build --suite slurm
 set -euo pipefail
 case_name=$1
+mpi_hello=${2:+$(realpath "$2")} # before any cd: meson passes it relative to the build folder
 : "${MAEC:?set by meson}" "${MAEC_SOURCE_ROOT:?set by meson}"
 here=$MAEC_SOURCE_ROOT/tests/slurm
 slurm_dir=$MAEC_SOURCE_ROOT/slurm
@@ -118,7 +119,7 @@ smoke_args() { # run folder, steps
 
 case $case_name in
 harness)
-  mpi_hello=$(realpath "${2:?slurm_jobs.sh harness MPI_HELLO: the path of the tests/slurm/mpi_hello program}")
+  : "${mpi_hello:?slurm_jobs.sh harness MPI_HELLO: give the path of the tests/slurm/mpi_hello program}"
   cat >hello.sbatch <<EOF
 #!/bin/bash
 #SBATCH --ntasks=2 --time=1
