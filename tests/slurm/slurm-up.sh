@@ -40,7 +40,7 @@ if [ -s "$dir/run/slurmctld.pid" ] && kill -0 "$(cat "$dir/run/slurmctld.pid")" 
 fi
 
 # Fresh state on every start: a test cluster keeps no jobs from a previous run.
-rm -rf "$dir/etc" "$dir/spool" "$dir/log" "$dir/run" "$dir/munge"
+rm -rf "${dir:?}/etc" "$dir/spool" "$dir/log" "$dir/run" "$dir/munge"
 mkdir -p "$dir"/{etc,spool/ctld,spool/d,log,run,munge,cgroup-none}
 chmod 0755 "$dir"
 chown munge:munge "$dir/munge"

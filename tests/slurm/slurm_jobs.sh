@@ -9,8 +9,8 @@
 #   requeue     SIGUSR1 mid-run: checkpoint, requeue, resume, finish; the final parameters are
 #               bit-identical to an uninterrupted run; a job submitted --dependency=afterok on
 #               it starts only after the last segment
-#   prep_array  slurm/prep-array.sbatch over 3 slides plus its check job; a list with a missing
-#               slide makes the check fail and name the task to resubmit
+#   prep_array  slurm/prep-array.sbatch over 3 slides (2 shards each) plus its check job; a list
+#               with a missing slide makes the check fail and name the task to resubmit
 #   eval        prep array -> train -> slurm/eval.sbatch (embed + eval) chained by dependencies
 #               (skipped, exit 77, while `maec eval` does not exist)
 # Usage: slurm_jobs.sh CASE [MPI_HELLO] (meson passes the mpi_hello program); needs root.
@@ -81,7 +81,9 @@ wait_done() {
   local code
   code=$(field "$id" ExitCode)
   echo "job $id: $state, exit code $code, restarts $(field "$id" Restarts)"
-  [ "$state" = COMPLETED ] && [ "$code" = 0:0 ] || fail "job $id ended $state with exit code $code (expected COMPLETED 0:0)"
+  if [ "$state" != COMPLETED ] || [ "$code" != 0:0 ]; then
+    fail "job $id ended $state with exit code $code (expected COMPLETED 0:0)"
+  fi
 }
 
 # release_requeued JOBID: waits until the job is requeued, then lets it start now instead of
@@ -198,15 +200,15 @@ prep_array)
   "$MAKE_TILES" slides 3 256 0 tiled 3
   printf '# three test slides\n%s\n\n%s\n%s\n' "$work"/slides/00000{0,1,2}.tif >slides.txt
   prep=(--tile 32 --min-tissue 0)
-  array=$(submit --array=1-3 --output=prep-%a.out "$slurm_dir/prep-array.sbatch" slides.txt tiles "${prep[@]}")
+  array=$(submit --array=1-3 --output=prep-%a.out "$slurm_dir/prep-array.sbatch" slides.txt tiles "${prep[@]}" --shards 2)
   check=$(submit --dependency=afterany:"$array" --output=check.out "$slurm_dir/prep-array.sbatch" --check slides.txt tiles)
   wait_done "$check" 120
   for t in 1 2 3; do
     [ "$(field "${array}_$t" JobState)" = COMPLETED ] || fail "array task $t: $(field "${array}_$t" JobState)"
   done
-  expect_in check.out "complete: 3 slides, 3 files, 192 tiles"
-  for s in 000000 000001 000002; do "$MAEC" inspect "tiles/$s.h5" >/dev/null; done
-  # a slide that does not exist: its task fails, the check says which one to resubmit
+  expect_in check.out "complete: 3 slides, 6 files, 192 tiles"
+  [ "$(wc -l <tiles/inspect.jsonl)" -eq 6 ] || fail "tiles/inspect.jsonl should describe 6 files"
+  # without shards; a slide that does not exist: its task fails, the check names it
   printf '%s\n%s\n' "$work/slides/000000.tif" "$work/slides/missing.tif" >bad.txt
   array=$(submit --array=1-2 --output=bad-%a.out "$slurm_dir/prep-array.sbatch" bad.txt badtiles "${prep[@]}")
   check=$(submit --dependency=afterany:"$array" --output=badcheck.out "$slurm_dir/prep-array.sbatch" --check bad.txt badtiles)
