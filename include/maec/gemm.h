@@ -11,7 +11,8 @@
  * Leading dimensions allow strided views (e.g. one head's q inside a fused qkv row) without
  * copies. Called from the main thread, large products are split across the parallel.h pool
  * (OpenBLAS itself runs single-threaded once the pool exists); called inside a parallel_for
- * range, it runs on that worker alone. */
+ * range, it runs on that worker alone. The pieces depend on the shape only, so C is bitwise
+ * the same for any number of threads. */
 void gemm(bool trans_a, bool trans_b, size_t M, size_t N, size_t K,
           float alpha, const float *A, size_t lda, const float *B, size_t ldb,
           float beta, float *C, size_t ldc);

@@ -227,7 +227,8 @@ static long *list_steps(const char *dir, size_t *n)
         steps[(*n)++] = step;
     }
     closedir(d);
-    qsort(steps, *n, sizeof(long), compare_long_desc);
+    if (*n > 0) /* qsort must not get the NULL of an empty list */
+        qsort(steps, *n, sizeof(long), compare_long_desc);
     return steps;
 }
 

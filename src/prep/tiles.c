@@ -73,8 +73,10 @@ static int list_folder(Listing *l, const char *dir, MaecError *err)
             free(path);
     }
     closedir(d);
-    qsort(l->files, l->num_files, sizeof *l->files, compare_names);
-    qsort(l->folders, l->num_folders, sizeof *l->folders, compare_names);
+    if (l->num_files > 0) /* qsort must not get the NULL of an empty list */
+        qsort(l->files, l->num_files, sizeof *l->files, compare_names);
+    if (l->num_folders > 0)
+        qsort(l->folders, l->num_folders, sizeof *l->folders, compare_names);
     if (l->ignored)
         log_warn("%s: left out %zu files without an image extension (.tif .tiff .png .jpg .jpeg), e.g. %s", dir,
                  l->ignored, l->ignored_example);

@@ -1,8 +1,8 @@
 /* Checks shared by the kernel tests (test_linear.c, test_layernorm.c, ...).
  *
- * A test describes one kernel call as a GradCase: float inputs, the kernel's forward and
- * backward, and a naive double-precision reference of both. With the scalar loss
- * L = sum(out * w) for random w (so dout = w), check_grad_case verifies
+ * A test describes a kernel as a GradKernel (its forward and backward, a naive double-precision
+ * reference of both, tolerances) and each call of it as a GradCase (shape and float inputs).
+ * With the scalar loss L = sum(out * w) for random w (so dout = w), check_grad_case verifies
  *   1. the forward against the reference forward;
  *   2. the backward (into zeroed gradients) against the reference backward;
  *   3. central differences of L along random directions: on the double reference with a tight
@@ -21,6 +21,7 @@
 #include "maec/parallel.h"
 #include "maec/rng.h"
 
+#include <stdarg.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -31,6 +32,9 @@
 /* Reference central differences: step 1e-5 leaves a truncation error near 1e-10 in double. */
 #define FD_REF_STEP 1e-5
 #define FD_REF_TOL 1e-6
+/* Float central differences: a step of 1e-2 of the spread balances the O(h^2) truncation
+ * against the float rounding of the two losses (6e-8 of their size, divided by h). */
+#define FD_KERNEL_STEP 1e-2
 /* Pre-fill + gradient and gradient twice differ from one call only by float rounding. */
 #define ACCUMULATE_TOL 1e-6
 /* The pool of the thread check: three, so that ranges split unevenly (the machine may have
@@ -38,17 +42,9 @@
 #define KERNEL_CHECK_THREADS 3
 
 typedef struct GradCase GradCase;
-struct GradCase {
-    const char *kernel; /* errors are reported per kernel */
-    char label[96];     /* kernel and shape, for messages */
-    int ninputs;
-    const char *input_name[GRAD_MAX_INPUTS];
-    size_t input_len[GRAD_MAX_INPUTS];
-    float *x[GRAD_MAX_INPUTS];   /* what the kernel reads */
-    double *xd[GRAD_MAX_INPUTS]; /* the same values, what the reference reads */
-    size_t out_len;
-    float *w; /* loss weights, the dout of the backward pass */
-    double *wd;
+
+typedef struct GradKernel {
+    const char *name; /* errors are reported per kernel */
     /* The kernel. backward gets the output of the forward just run at the same inputs, and
      * accumulates into grads[0..ninputs). */
     void (*forward)(const GradCase *c, float *out);
@@ -57,26 +53,37 @@ struct GradCase {
     void (*forward_ref)(const GradCase *c, double *out);
     void (*backward_ref)(const GradCase *c, double *const *grads);
     double tol_forward, tol_backward, tol_fd_kernel; /* relative errors */
-    double fd_step;                                  /* of the float differences */
-    void *ctx;                                       /* shapes and saved state of the kernel */
+} GradKernel;
+
+struct GradCase {
+    const GradKernel *k;
+    char label[96]; /* kernel and shape, for messages */
+    int ninputs;
+    const char *input_name[GRAD_MAX_INPUTS];
+    size_t input_len[GRAD_MAX_INPUTS];
+    float *x[GRAD_MAX_INPUTS];   /* what the kernel reads */
+    double *xd[GRAD_MAX_INPUTS]; /* the same values, what the reference reads */
+    size_t out_len;
+    float *w; /* loss weights, the dout of the backward pass */
+    double *wd;
+    void *ctx; /* shapes and saved state of the kernel */
 };
 
 typedef struct KernelErrors {
-    const char *kernel;
+    const GradKernel *k;
     double forward, backward, fd_ref, fd_kernel;
-    double tol_forward, tol_backward, tol_fd_kernel;
 } KernelErrors;
 
 static KernelErrors kernel_errors[8];
 
-static inline KernelErrors *kernel_errors_for(const char *kernel)
+static inline KernelErrors *kernel_errors_for(const GradKernel *k)
 {
     size_t i = 0;
-    while (kernel_errors[i].kernel && strcmp(kernel_errors[i].kernel, kernel) != 0)
+    while (kernel_errors[i].k && kernel_errors[i].k != k)
         i++;
     if (i + 1 >= sizeof kernel_errors / sizeof kernel_errors[0])
         fatal("kernel_check.h: too many kernels in one test");
-    kernel_errors[i].kernel = kernel;
+    kernel_errors[i].k = k;
     return &kernel_errors[i];
 }
 
@@ -84,12 +91,13 @@ static inline double max_d(double a, double b) { return a > b ? a : b; }
 
 static inline void kernel_errors_print(void)
 {
-    for (size_t i = 0; kernel_errors[i].kernel; i++) {
+    for (size_t i = 0; kernel_errors[i].k; i++) {
         const KernelErrors *e = &kernel_errors[i];
+        const GradKernel *k = e->k;
         printf("%-10s max relative error: forward %.2e (tol %.0e), backward %.2e (tol %.0e), "
                "finite differences: reference %.2e (tol %.0e), float kernel %.2e (tol %.0e)\n",
-               e->kernel, e->forward, e->tol_forward, e->backward, e->tol_backward, e->fd_ref,
-               FD_REF_TOL, e->fd_kernel, e->tol_fd_kernel);
+               k->name, e->forward, k->tol_forward, e->backward, k->tol_backward, e->fd_ref,
+               FD_REF_TOL, e->fd_kernel, k->tol_fd_kernel);
     }
 }
 
@@ -118,9 +126,20 @@ static inline void to_double(double *y, const float *x, size_t n)
         y[i] = x[i];
 }
 
-static inline void grad_case_init(GradCase *c, const char *kernel, size_t out_len, Rng *r)
+/* A case of kernel k with out_len outputs and loss weights drawn from N(0, 1); label_fmt and
+ * what follows name the shape. */
+static inline void grad_case_init(GradCase *c, const GradKernel *k, void *ctx, size_t out_len,
+                                  Rng *r, const char *label_fmt, ...)
+    __attribute__((format(printf, 6, 7)));
+
+static inline void grad_case_init(GradCase *c, const GradKernel *k, void *ctx, size_t out_len,
+                                  Rng *r, const char *label_fmt, ...)
 {
-    *c = (GradCase){.kernel = kernel, .out_len = out_len, .fd_step = 1e-2};
+    *c = (GradCase){.k = k, .out_len = out_len, .ctx = ctx};
+    va_list args;
+    va_start(args, label_fmt);
+    vsnprintf(c->label, sizeof c->label, label_fmt, args);
+    va_end(args);
     c->w = floats(out_len);
     c->wd = doubles(out_len);
     fill_normal(c->w, out_len, 0.0, 1.0, r);
@@ -162,7 +181,7 @@ static inline double dot_fd(const float *x, const double *y, size_t n)
 
 static inline double loss_ref(const GradCase *c, double *out)
 {
-    c->forward_ref(c, out);
+    c->k->forward_ref(c, out);
     double s = 0;
     for (size_t i = 0; i < c->out_len; i++)
         s += out[i] * c->wd[i];
@@ -171,7 +190,7 @@ static inline double loss_ref(const GradCase *c, double *out)
 
 static inline double loss_kernel(const GradCase *c, float *out)
 {
-    c->forward(c, out);
+    c->k->forward(c, out);
     return dot_fd(out, c->wd, c->out_len);
 }
 
@@ -236,7 +255,7 @@ static inline double fd_kernel_error(const GradCase *c, int i, const float *grad
     double *step = doubles(n), *grad_d = doubles(n);
     double scale = fd_scale(c->xd[i], n);
     for (size_t k = 0; k < n; k++)
-        up_x[k] = (float)(c->xd[i][k] + c->fd_step * scale * rng_normal(r));
+        up_x[k] = (float)(c->xd[i][k] + FD_KERNEL_STEP * scale * rng_normal(r));
     for (size_t k = 0; k < n; k++) { /* down = 2x - up, exact in double, rounded once */
         float down = (float)(2.0 * c->xd[i][k] - up_x[k]);
         step[k] = (double)up_x[k] - down;
@@ -272,8 +291,8 @@ static inline void free_grads(const GradCase *c, float **grads)
 
 static inline void run_case(const GradCase *c, float *out, float *const *grads)
 {
-    c->forward(c, out);
-    c->backward(c, out, grads);
+    c->k->forward(c, out);
+    c->k->backward(c, out, grads);
 }
 
 typedef struct SingleThreadRun {
@@ -309,8 +328,8 @@ static inline void check_accumulation(const GradCase *c, float *const *once, Rng
     for (int i = 0; i < c->ninputs; i++)
         pre[i] = floats_copy(filled[i], c->input_len[i]);
     run_case(c, out, filled);
-    c->backward(c, out, twice);
-    c->backward(c, out, twice);
+    c->k->backward(c, out, twice);
+    c->k->backward(c, out, twice);
     for (int i = 0; i < c->ninputs; i++) {
         size_t n = c->input_len[i];
         double *want_filled = doubles(n), *want_twice = doubles(n);
@@ -350,28 +369,26 @@ static inline void check_threads(const GradCase *c, const float *out, float *con
 
 static inline void check_grad_case(const GradCase *c, Rng *r)
 {
-    KernelErrors *e = kernel_errors_for(c->kernel);
-    e->tol_forward = c->tol_forward;
-    e->tol_backward = c->tol_backward;
-    e->tol_fd_kernel = c->tol_fd_kernel;
+    const GradKernel *k = c->k;
+    KernelErrors *e = kernel_errors_for(k);
 
     float *out = floats(c->out_len), *grads[GRAD_MAX_INPUTS];
     double *out_ref = doubles(c->out_len);
     zeroed_grads(c, grads);
     run_case(c, out, grads);
-    c->forward_ref(c, out_ref);
+    k->forward_ref(c, out_ref);
     double err = test_rel_error(out, out_ref, c->out_len);
     e->forward = max_d(e->forward, err);
-    CHECK(err < c->tol_forward, "%s: forward rel error %.2e", c->label, err);
+    CHECK(err < k->tol_forward, "%s: forward rel error %.2e", c->label, err);
 
     double *grads_ref[GRAD_MAX_INPUTS];
     for (int i = 0; i < c->ninputs; i++)
         grads_ref[i] = doubles(c->input_len[i]);
-    c->backward_ref(c, grads_ref);
+    k->backward_ref(c, grads_ref);
     for (int i = 0; i < c->ninputs; i++) {
         err = test_rel_error(grads[i], grads_ref[i], c->input_len[i]);
         e->backward = max_d(e->backward, err);
-        CHECK(err < c->tol_backward, "%s: d%s rel error %.2e", c->label, c->input_name[i], err);
+        CHECK(err < k->tol_backward, "%s: d%s rel error %.2e", c->label, c->input_name[i], err);
         for (int d = 0; d < FD_DIRECTIONS; d++) {
             err = fd_ref_error(c, i, grads_ref[i], r);
             e->fd_ref = max_d(e->fd_ref, err);
@@ -379,7 +396,7 @@ static inline void check_grad_case(const GradCase *c, Rng *r)
                   "rel error %.2e", c->label, c->input_name[i], err);
             err = fd_kernel_error(c, i, grads[i], r);
             e->fd_kernel = max_d(e->fd_kernel, err);
-            CHECK(err < c->tol_fd_kernel, "%s: kernel d%s disagrees with finite differences: "
+            CHECK(err < k->tol_fd_kernel, "%s: kernel d%s disagrees with finite differences: "
                   "rel error %.2e", c->label, c->input_name[i], err);
         }
     }

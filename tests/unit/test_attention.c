@@ -125,22 +125,18 @@ static void backward_ref(const GradCase *c, double *const *grads)
     free(dS);
 }
 
+static const GradKernel attention_kernel = {"attention", forward, backward, forward_ref,
+                                            backward_ref, ATTENTION_TOL, ATTENTION_TOL,
+                                            ATTENTION_FD_TOL};
+
 static void check_shape(AttentionShape *s, Rng *r)
 {
     GradCase c;
-    grad_case_init(&c, "attention", s->B * s->T * s->C, r);
-    snprintf(c.label, sizeof c.label, "attention B=%zu T=%zu C=%zu NH=%zu", s->B, s->T, s->C,
-             s->NH);
+    grad_case_init(&c, &attention_kernel, s, s->B * s->T * s->C, r,
+                   "attention B=%zu T=%zu C=%zu NH=%zu", s->B, s->T, s->C, s->NH);
     grad_case_input(&c, "qkv", s->B * s->T * 3 * s->C, 0.0, 1.0, r);
     s->att = floats(s->B * s->NH * s->T * s->T);
     s->scratch = floats(s->B * s->NH * s->T * s->T);
-    c.forward = forward;
-    c.backward = backward;
-    c.forward_ref = forward_ref;
-    c.backward_ref = backward_ref;
-    c.tol_forward = c.tol_backward = ATTENTION_TOL;
-    c.tol_fd_kernel = ATTENTION_FD_TOL;
-    c.ctx = s;
     check_grad_case(&c, r);
     free(s->att);
     free(s->scratch);

@@ -112,19 +112,15 @@ static void backward_ref(const GradCase *c, double *const *grads)
     }
 }
 
+static const GradKernel gelu_kernel = {"gelu", forward, backward, forward_ref, backward_ref,
+                                       GELU_TOL, GELU_TOL, GELU_FD_TOL};
+
 static void check_shape(GeluShape *s, Rng *r)
 {
     GradCase c;
-    grad_case_init(&c, "gelu", s->n, r);
-    snprintf(c.label, sizeof c.label, "gelu n=%zu%s", s->n, s->in_place ? " in place" : "");
+    grad_case_init(&c, &gelu_kernel, s, s->n, r, "gelu n=%zu%s", s->n,
+                   s->in_place ? " in place" : "");
     grad_case_input(&c, "inp", s->n, 0.0, 3.0, r);
-    c.forward = forward;
-    c.backward = backward;
-    c.forward_ref = forward_ref;
-    c.backward_ref = backward_ref;
-    c.tol_forward = c.tol_backward = GELU_TOL;
-    c.tol_fd_kernel = GELU_FD_TOL;
-    c.ctx = s;
     check_grad_case(&c, r);
     grad_case_free(&c);
 }

@@ -1,5 +1,6 @@
 /* gemm() against a double-precision triple loop for every transpose combination, with strided
- * leading dimensions and beta != 0, on one thread and split across the pool (rows and columns). */
+ * leading dimensions and beta != 0, on one thread and split across the pool (rows and columns);
+ * and bitwise the same result on one thread and on the pool. */
 #include "../testing.h"
 
 #include "maec/gemm.h"
@@ -7,6 +8,7 @@
 #include "maec/rng.h"
 
 #include <stdlib.h>
+#include <string.h>
 
 static void fill(float *x, size_t n, Rng *r)
 {
@@ -50,11 +52,35 @@ static void check_case(bool ta, bool tb, size_t M, size_t N, size_t K, Rng *r)
 
 static void check_all(Rng *r)
 {
-    const size_t shapes[][3] = {{1, 1, 1}, {7, 5, 3}, {300, 40, 70}, {40, 300, 70}, {97, 131, 64}};
+    /* 600 x 40 and 40 x 600 (K = 70) are cut into two pieces of rows and of columns */
+    const size_t shapes[][3] = {{1, 1, 1}, {7, 5, 3}, {600, 40, 70}, {40, 600, 70}, {97, 131, 64}};
     for (int ta = 0; ta < 2; ta++)
         for (int tb = 0; tb < 2; tb++)
             for (size_t s = 0; s < sizeof shapes / sizeof shapes[0]; s++)
                 check_case(ta, tb, shapes[s][0], shapes[s][1], shapes[s][2], r);
+}
+
+/* C[200, 8] = A[200, 1000] B[1000, 8] from fixed inputs: cut into row pieces by the thread
+ * count, OpenBLAS's small-matrix kernel would sum the pieces in another order than the whole. */
+static float *thin_product(void)
+{
+    const size_t M = 200, N = 8, K = 1000;
+    Rng r = rng_make(4, RNG_INIT, 0, 0);
+    float *A = malloc(M * K * sizeof(float)), *B = malloc(K * N * sizeof(float));
+    float *C = calloc(M * N, sizeof(float));
+    fill(A, M * K, &r);
+    fill(B, K * N, &r);
+    gemm(false, false, M, N, K, 1.0f, A, K, B, N, 0.0f, C, N);
+    free(A);
+    free(B);
+    return C;
+}
+
+/* Inside a parallel_for range gemm runs on the calling thread alone: the one-thread result. */
+static void thin_product_inline(void *ctx, size_t begin, size_t end, int thread)
+{
+    (void)begin, (void)end, (void)thread;
+    *(float **)ctx = thin_product();
 }
 
 int main(void)
@@ -63,6 +89,12 @@ int main(void)
     check_all(&r);
     parallel_init(2);
     check_all(&r);
+    float *one_thread, *pool = thin_product();
+    parallel_for(1, 1, thin_product_inline, &one_thread);
+    CHECK(memcmp(one_thread, pool, 200 * 8 * sizeof(float)) == 0,
+          "200 x 8 x 1000 product on 2 threads differs from one thread");
+    free(one_thread);
+    free(pool);
     double before = gemm_flops();
     float a = 1, b = 2, c = 0;
     gemm(false, false, 1, 1, 1, 1.0f, &a, 1, &b, 1, 0.0f, &c, 1);

@@ -83,23 +83,20 @@ static void backward_ref(const GradCase *c, double *const *grads)
     }
 }
 
+static const GradKernel layernorm_kernel = {"layernorm", forward, backward, forward_ref,
+                                            backward_ref, LAYERNORM_TOL, LAYERNORM_TOL,
+                                            LAYERNORM_FD_TOL};
+
 static void check_shape(LayernormShape *s, Rng *r)
 {
     GradCase c;
-    grad_case_init(&c, "layernorm", s->M * s->C, r);
-    snprintf(c.label, sizeof c.label, "layernorm M=%zu C=%zu offset %g", s->M, s->C, s->offset);
+    grad_case_init(&c, &layernorm_kernel, s, s->M * s->C, r, "layernorm M=%zu C=%zu offset %g",
+                   s->M, s->C, s->offset);
     grad_case_input(&c, "inp", s->M * s->C, s->offset, 1.0, r);
     grad_case_input(&c, "weight", s->C, 1.0, 0.2, r);
     grad_case_input(&c, "bias", s->C, 0.0, 0.2, r);
     s->mean = floats(s->M);
     s->rstd = floats(s->M);
-    c.forward = forward;
-    c.backward = backward;
-    c.forward_ref = forward_ref;
-    c.backward_ref = backward_ref;
-    c.tol_forward = c.tol_backward = LAYERNORM_TOL;
-    c.tol_fd_kernel = LAYERNORM_FD_TOL;
-    c.ctx = s;
     check_grad_case(&c, r);
     free(s->mean);
     free(s->rstd);
@@ -109,11 +106,13 @@ static void check_shape(LayernormShape *s, Rng *r)
 static void check_all(Rng *r)
 {
     /* One row; C = 7 (shorter than the 16 accumulator lanes); C = 24 and 1000 (not multiples of
-     * 16); offset 100, where a one-pass float variance would lose every digit; 400 x 200, which
-     * the pool splits by rows and by columns of dweight. */
-    LayernormShape shapes[] = {{1, 24, 0.0, NULL, NULL},  {5, 7, 0.0, NULL, NULL},
-                               {17, 24, 0.0, NULL, NULL}, {3, 1000, 100.0, NULL, NULL},
-                               {17, 24, 100.0, NULL, NULL}, {400, 200, 0.0, NULL, NULL}};
+     * 16); offset 100, where a one-pass float variance would lose every digit; 400 x 200 and
+     * 100 x 1000, which the pool splits by rows and by columns of dweight (the latter in pieces
+     * wider than one 256-column block). */
+    LayernormShape shapes[] = {{1, 24, 0.0, NULL, NULL},    {5, 7, 0.0, NULL, NULL},
+                               {17, 24, 0.0, NULL, NULL},   {3, 1000, 100.0, NULL, NULL},
+                               {17, 24, 100.0, NULL, NULL}, {400, 200, 0.0, NULL, NULL},
+                               {100, 1000, 0.0, NULL, NULL}};
     for (size_t i = 0; i < sizeof shapes / sizeof shapes[0]; i++)
         check_shape(&shapes[i], r);
 }

@@ -54,20 +54,15 @@ static void backward_ref(const GradCase *c, double *const *grads)
     free(y);
 }
 
+static const GradKernel softmax_kernel = {"softmax", forward, backward, forward_ref, backward_ref,
+                                          SOFTMAX_TOL, SOFTMAX_TOL, SOFTMAX_FD_TOL};
+
 static void check_shape(SoftmaxShape *s, Rng *r)
 {
     GradCase c;
-    grad_case_init(&c, "softmax", s->M * s->N, r);
-    snprintf(c.label, sizeof c.label, "softmax M=%zu N=%zu logits %g+-%g%s", s->M, s->N,
-             s->offset, s->spread, s->in_place ? " in place" : "");
+    grad_case_init(&c, &softmax_kernel, s, s->M * s->N, r, "softmax M=%zu N=%zu logits %g+-%g%s",
+                   s->M, s->N, s->offset, s->spread, s->in_place ? " in place" : "");
     grad_case_input(&c, "inp", s->M * s->N, s->offset, s->spread, r);
-    c.forward = forward;
-    c.backward = backward;
-    c.forward_ref = forward_ref;
-    c.backward_ref = backward_ref;
-    c.tol_forward = c.tol_backward = SOFTMAX_TOL;
-    c.tol_fd_kernel = SOFTMAX_FD_TOL;
-    c.ctx = s;
     check_grad_case(&c, r);
     grad_case_free(&c);
 }

@@ -89,42 +89,33 @@ static void meanpool_bwd_ref(const GradCase *c, double *const *grads)
                 grads[0][(b * s->T + t) * s->C + ch] += c->wd[b * s->C + ch] / (double)s->T;
 }
 
-static void check_and_free(GradCase *c, Rng *r)
-{
-    c->tol_forward = c->tol_backward = TENSOR_OPS_TOL;
-    c->tol_fd_kernel = TENSOR_OPS_FD_TOL;
-    check_grad_case(c, r);
-    grad_case_free(c);
-}
+static const GradKernel residual_kernel = {"residual", residual_fwd, residual_bwd, residual_fwd_ref,
+                                           residual_bwd_ref, TENSOR_OPS_TOL, TENSOR_OPS_TOL,
+                                           TENSOR_OPS_FD_TOL};
+static const GradKernel meanpool_kernel = {"meanpool", meanpool_fwd, meanpool_bwd, meanpool_fwd_ref,
+                                           meanpool_bwd_ref, TENSOR_OPS_TOL, TENSOR_OPS_TOL,
+                                           TENSOR_OPS_FD_TOL};
 
 static void check_residual(ResidualShape *s, Rng *r)
 {
     static const char *const alias_name[] = {"", " out = a", " out = b"};
     GradCase c;
-    grad_case_init(&c, "residual", s->n, r);
-    snprintf(c.label, sizeof c.label, "residual n=%zu%s", s->n, alias_name[s->alias]);
+    grad_case_init(&c, &residual_kernel, s, s->n, r, "residual n=%zu%s", s->n,
+                   alias_name[s->alias]);
     grad_case_input(&c, "a", s->n, 0.0, 1.0, r);
     grad_case_input(&c, "b", s->n, 0.0, 1.0, r);
-    c.forward = residual_fwd;
-    c.backward = residual_bwd;
-    c.forward_ref = residual_fwd_ref;
-    c.backward_ref = residual_bwd_ref;
-    c.ctx = s;
-    check_and_free(&c, r);
+    check_grad_case(&c, r);
+    grad_case_free(&c);
 }
 
 static void check_meanpool(MeanpoolShape *s, Rng *r)
 {
     GradCase c;
-    grad_case_init(&c, "meanpool", s->B * s->C, r);
-    snprintf(c.label, sizeof c.label, "meanpool B=%zu T=%zu C=%zu", s->B, s->T, s->C);
+    grad_case_init(&c, &meanpool_kernel, s, s->B * s->C, r, "meanpool B=%zu T=%zu C=%zu", s->B,
+                   s->T, s->C);
     grad_case_input(&c, "inp", s->B * s->T * s->C, 0.5, 1.0, r);
-    c.forward = meanpool_fwd;
-    c.backward = meanpool_bwd;
-    c.forward_ref = meanpool_fwd_ref;
-    c.backward_ref = meanpool_bwd_ref;
-    c.ctx = s;
-    check_and_free(&c, r);
+    check_grad_case(&c, r);
+    grad_case_free(&c);
 }
 
 static void check_all(Rng *r)
