@@ -229,7 +229,10 @@ eval)
     --set optim.steps=20 --set optim.global_batch=16)
   evaluation=$(submit --dependency=afterok:"$train" --ntasks=2 --time=5 --output=eval.out "$slurm_dir/eval.sbatch" \
     run "$work/tiles/*.h5" "$work/tiles/*.h5" results)
-  wait_done "$evaluation" 300
+  wait_done "$check" 120
+  wait_done "$train" 180
+  wait_done "$evaluation" 180
+  expect_in eval.out "results in results/knn.json"
   for f in results/knn.json results/linprobe.json; do [ -s "$f" ] || fail "eval wrote no $f"; done
   ;;
 *)
