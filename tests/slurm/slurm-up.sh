@@ -31,7 +31,7 @@ if ! command -v slurmctld >/dev/null || ! command -v slurmd >/dev/null || ! comm
     fail "apt-get install slurm-wlm munge failed: run 'apt-get update' and retry, or install them by hand"
 fi
 for port in "$ctld_port" "$slurmd_port"; do
-  if ss -Hltn "sport = :$port" | grep -q .; then
+  if (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null; then # something accepts connections there
     fail "TCP port $port is already in use (another Slurm?): stop it, or set SLURM_TEST_PORTS=\"CTLD SLURMD\""
   fi
 done

@@ -12,7 +12,7 @@
 #   prep_array  slurm/prep-array.sbatch over 3 slides (2 shards each) plus its check job; a list
 #               with a missing slide makes the check fail and name the task to resubmit
 #   eval        prep array -> train -> slurm/eval.sbatch (embed + eval) chained by dependencies
-#               (skipped, exit 77, while `maec eval` does not exist)
+#               (skipped, exit 77, where the binary has no `maec eval`)
 # Usage: slurm_jobs.sh CASE [MPI_HELLO] (meson passes the mpi_hello program); needs root.
 # Run: meson setup build -Dslurm_tests=true && meson test -C build --suite slurm
 set -euo pipefail
@@ -23,7 +23,7 @@ here=$MAEC_SOURCE_ROOT/tests/slurm
 slurm_dir=$MAEC_SOURCE_ROOT/slurm
 
 if [ "$case_name" = eval ] && ! "$MAEC" eval --help >/dev/null 2>&1; then
-  echo "SKIP: '$MAEC eval --help' fails: maec embed/eval do not exist yet (issue 7); slurm/eval.sbatch is untested"
+  echo "SKIP: '$MAEC eval --help' fails: this maec has no embed/eval (issue 7); slurm/eval.sbatch is untested"
   exit 77
 fi
 
