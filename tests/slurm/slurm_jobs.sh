@@ -87,7 +87,10 @@ wait_done() {
 }
 
 # release_requeued JOBID: waits until the job is requeued, then lets it start now instead of
-# after Slurm's requeue delay (the job's BeginTime is set about 120 s ahead).
+# after Slurm's requeue delay (its BeginTime is set about 120 s ahead). Not in the second of the
+# requeue: slurmd revokes the old start's credential with a time in whole seconds and refuses a
+# new start in that same second ("Job credential revoked"; the job then ends FAILED). A later
+# BeginTime (now+2) would wait for the scheduler's periodic pass instead, about 30 s.
 release_requeued() {
   local id=$1
   local restarts=0
@@ -97,6 +100,7 @@ release_requeued() {
     sleep 0.2
   done
   [ "${restarts:-0}" -ge 1 ] || fail "job $id was not requeued within 60 s (state $(field "$id" JobState))"
+  sleep 2
   scontrol update JobId="$id" StartTime=now
 }
 
