@@ -89,8 +89,7 @@ wait_done() {
 # release_requeued JOBID: waits until the job is requeued, then lets it start now instead of
 # after Slurm's requeue delay (its BeginTime is set about 120 s ahead). Not in the second of the
 # requeue: slurmd revokes the old start's credential with a time in whole seconds and refuses a
-# new start in that same second ("Job credential revoked"; the job then ends FAILED). A later
-# BeginTime (now+2) would wait for the scheduler's periodic pass instead, about 30 s.
+# new start in that same second ("Job credential revoked"; the job then ends FAILED).
 release_requeued() {
   local id=$1
   local restarts=0
@@ -116,8 +115,9 @@ expect_in() { # FILE PATTERN
   grep -q -- "$2" "$1" || fail "$1 does not say '$2'"
 }
 
-# train_job ARGS...: the smoke model for N steps on data.h5, no periodic checkpoints
-smoke_args() { # run folder, steps
+# smoke_args RUN STEPS: maec train arguments for the smoke model on data.h5, STEPS steps,
+# checkpoints in RUN only at the end or on a signal, a progress line every step
+smoke_args() {
   echo "$MAEC_SOURCE_ROOT/jobs/smoke.yaml --set data.train=$work/data.h5 --set checkpoint.dir=$work/$1" \
     "--set optim.steps=$2 --set optim.warmup_steps=5 --set optim.global_batch=16 --set checkpoint.every_steps=0" \
     "--set log.every_steps=1"
