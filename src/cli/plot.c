@@ -24,6 +24,7 @@
 #define PLOT_GAP 64    /* between the panels: the upper one's x tick labels */
 #define PLOT_BOTTOM 56
 #define PLOT_TICKS 6   /* about this many ticks per axis */
+#define PLOT_MAX_TICKS 16
 #define PLOT_MARKERS_UP_TO 60 /* series this short also get a dot at every point */
 
 typedef struct Series {
@@ -323,22 +324,31 @@ static void xml_escaped(FILE *out, const char *s)
         }
 }
 
+/* The multiples of spacing in r, each computed rather than summed so that 0 comes out as 0
+ * (+ 0.0 turns -0 into 0). */
+static size_t ticks_in(Range r, double spacing, double *ticks)
+{
+    size_t n = 0;
+    for (double k = ceil(r.lo / spacing); k * spacing <= r.hi && n < PLOT_MAX_TICKS; k++)
+        ticks[n++] = k * spacing + 0.0;
+    return n;
+}
+
 static void draw_ticks(FILE *out, const Panel *p)
 {
     const int right = PLOT_WIDTH - PLOT_RIGHT, bottom = p->top + PLOT_PANEL;
-    double dx = tick_spacing(p->x), dy = tick_spacing(p->y);
-    /* Round tiny values to 0: a tick at 1e-17 would be labelled as such. */
-    for (double v = ceil(p->x.lo / dx) * dx; v <= p->x.hi; v += dx) {
-        double x = to_x(p, v);
+    double ticks[PLOT_MAX_TICKS];
+    size_t n = ticks_in(p->x, fmax(1.0, tick_spacing(p->x)), ticks); /* steps are whole */
+    for (size_t i = 0; i < n; i++) {
+        double x = to_x(p, ticks[i]);
         fprintf(out, "<line class=\"grid\" x1=\"%.1f\" y1=\"%d\" x2=\"%.1f\" y2=\"%d\"/>\n", x, p->top, x, bottom);
-        fprintf(out, "<text x=\"%.1f\" y=\"%d\" text-anchor=\"middle\">%g</text>\n", x, bottom + 18,
-                fabs(v) < dx * 1e-9 ? 0.0 : v);
+        fprintf(out, "<text x=\"%.1f\" y=\"%d\" text-anchor=\"middle\">%g</text>\n", x, bottom + 18, ticks[i]);
     }
-    for (double v = ceil(p->y.lo / dy) * dy; v <= p->y.hi; v += dy) {
-        double y = to_y(p, v);
+    n = ticks_in(p->y, tick_spacing(p->y), ticks);
+    for (size_t i = 0; i < n; i++) {
+        double y = to_y(p, ticks[i]);
         fprintf(out, "<line class=\"grid\" x1=\"%d\" y1=\"%.1f\" x2=\"%d\" y2=\"%.1f\"/>\n", PLOT_LEFT, y, right, y);
-        fprintf(out, "<text x=\"%d\" y=\"%.1f\" text-anchor=\"end\">%.3g</text>\n", PLOT_LEFT - 6, y + 4,
-                fabs(v) < dy * 1e-9 ? 0.0 : v);
+        fprintf(out, "<text x=\"%d\" y=\"%.1f\" text-anchor=\"end\">%.3g</text>\n", PLOT_LEFT - 6, y + 4, ticks[i]);
     }
 }
 

@@ -236,7 +236,8 @@ static void canvas_init(Canvas *cv, size_t rows, int S, int C, long scale)
 static void canvas_draw(Canvas *cv, size_t row, int col, const float *image, const AugmentConfig *input)
 {
     const int S = cv->cell / cv->scale, C = cv->channels, k = cv->scale;
-    const int top = RECON_MARGIN + (int)row * (cv->cell + RECON_MARGIN), left = RECON_MARGIN + col * (cv->cell + RECON_MARGIN);
+    const int top = RECON_MARGIN + (int)row * (cv->cell + RECON_MARGIN);
+    const int left = RECON_MARGIN + col * (cv->cell + RECON_MARGIN);
     for (int y = 0; y < cv->cell; y++)
         for (int x = 0; x < cv->cell; x++)
             for (int c = 0; c < C; c++) {
