@@ -24,7 +24,7 @@
 #define RECON_MARGIN 4          /* pixels of background around every cell */
 #define RECON_MIN_CELL 128      /* small images are enlarged by a whole factor to about this size */
 #define RECON_BACKGROUND 255
-#define RECON_MASK_GREY 0.5f    /* masked patches, as a fraction of full intensity */
+#define RECON_MASK_GREY (128.0f / 255.0f) /* masked patches: 128 of 255, not 127.5, which rounds either way */
 
 typedef struct ReconArgs {
     const char *checkpoint, *data, *output;
@@ -269,7 +269,7 @@ static int draw(const Reconstruction *r, const ReconArgs *a, const Pretrained *p
     return rc;
 }
 
-static int run(const ReconArgs *a, const Pretrained *p, Dataset *ds, MaecError *err)
+static int make_picture(const ReconArgs *a, const Pretrained *p, Dataset *ds, MaecError *err)
 {
     const ModelConfig *m = &p->mae.cfg.model;
     Reconstruction r = {.B = a->count, .L = p->mae.num_patches, .P = p->mae.patch_dim};
@@ -283,6 +283,19 @@ static int run(const ReconArgs *a, const Pretrained *p, Dataset *ds, MaecError *
     return rc;
 }
 
+static int run(const ReconArgs *a, MaecError *err)
+{
+    Pretrained p;
+    if (pretrained_open(&p, a->checkpoint, false, 0, err))
+        return -1;
+    Dataset *ds = dataset_open(a->data, err);
+    int rc = !ds || check_inputs(a, &p, ds, err) || make_picture(a, &p, ds, err) ? -1 : 0;
+    if (ds)
+        dataset_close(ds);
+    pretrained_close(&p);
+    return rc;
+}
+
 int cli_recon(int argc, char **argv)
 {
     ReconArgs a;
@@ -290,17 +303,8 @@ int cli_recon(int argc, char **argv)
         return 2;
     log_set_quiet(a.quiet);
     parallel_init((int)a.threads);
-    Pretrained p;
     MaecError err = {{0}};
-    Dataset *ds = NULL;
-    int rc = pretrained_open(&p, a.checkpoint, false, 0, &err);
-    if (rc == 0) {
-        ds = dataset_open(a.data, &err);
-        rc = !ds || check_inputs(&a, &p, ds, &err) || run(&a, &p, ds, &err) ? -1 : 0;
-        if (ds)
-            dataset_close(ds);
-        pretrained_close(&p);
-    }
+    int rc = run(&a, &err);
     parallel_shutdown();
     if (rc)
         fprintf(stderr, "maec recon: error: %s\n", err.msg);
