@@ -103,7 +103,7 @@ static void skip_space(LineParser *lp)
         lp->p++;
 }
 
-/* A JSON string at lp->p; its text (escapes kept as written, cut to size) into out. */
+/* A JSON string at lp->p; its text into out (an escaped character as itself, cut to size). */
 static int parse_string(LineParser *lp, char *out, size_t size)
 {
     if (*lp->p != '"')

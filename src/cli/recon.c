@@ -24,6 +24,7 @@
 #define RECON_MARGIN 4          /* pixels of background around every cell */
 #define RECON_MIN_CELL 128      /* small images are enlarged by a whole factor to about this size */
 #define RECON_BACKGROUND 255
+#define RECON_MAX_BYTES ((size_t)512 << 20)
 #define RECON_MASK_GREY (128.0f / 255.0f) /* masked patches: 128 of 255, not 127.5, which rounds either way */
 
 typedef struct ReconArgs {
@@ -220,16 +221,21 @@ typedef struct Canvas {
     uint8_t *pixels; /* [height, width, channels] */
 } Canvas;
 
-static void canvas_init(Canvas *cv, size_t rows, int S, int C, long scale)
+static int canvas_init(Canvas *cv, size_t rows, int S, int C, long scale, MaecError *err)
 {
     cv->scale = scale > 0 ? (int)scale : (RECON_MIN_CELL + S - 1) / S;
     cv->cell = S * cv->scale;
     cv->channels = C;
     cv->width = RECON_PANELS * cv->cell + (RECON_PANELS + 1) * RECON_MARGIN;
     cv->height = (int)rows * (cv->cell + RECON_MARGIN) + RECON_MARGIN;
+    cv->pixels = NULL;
     size_t bytes = (size_t)cv->width * (size_t)cv->height * (size_t)C;
+    if (bytes > RECON_MAX_BYTES)
+        return error_set(err, "the picture would be %d x %d pixels (over %d MiB): lower --scale or give fewer "
+                         "--indices", cv->width, cv->height, (int)(RECON_MAX_BYTES >> 20));
     cv->pixels = xmalloc(bytes, "picture");
     memset(cv->pixels, RECON_BACKGROUND, bytes);
+    return 0;
 }
 
 /* image [S, S, C] in the normalised input's units, into the cell at (row, col), back in 0..255. */
@@ -253,7 +259,8 @@ static int draw(const Reconstruction *r, const ReconArgs *a, const Pretrained *p
     const ModelConfig *m = &p->mae.cfg.model;
     const size_t image_floats = (size_t)m->img_size * (size_t)m->img_size * (size_t)m->in_chans;
     Canvas cv;
-    canvas_init(&cv, r->B, m->img_size, m->in_chans, a->scale);
+    if (canvas_init(&cv, r->B, m->img_size, m->in_chans, a->scale, err))
+        return -1;
     float *images = xmalloc(r->B * image_floats * sizeof(float), "panel images");
     for (int k = 0; k < RECON_PANELS; k++) {
         unpatchify(images, r->panels[k], r->B, p->mae.enc.geometry);
