@@ -7,6 +7,7 @@
 
 #include <errno.h>
 #include <math.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -324,31 +325,44 @@ static void xml_escaped(FILE *out, const char *s)
         }
 }
 
+typedef struct Ticks {
+    size_t n;
+    double value[PLOT_MAX_TICKS];
+    char label[PLOT_MAX_TICKS][32];
+} Ticks;
+
 /* The multiples of spacing in r, each computed rather than summed so that 0 comes out as 0
- * (+ 0.0 turns -0 into 0). */
-static size_t ticks_in(Range r, double spacing, double *ticks)
+ * (+ 0.0 turns -0 into 0), labelled with the digits the spacing needs: all in fixed notation, or
+ * all in exponent notation where values are very small or large (learning rates: 2.0e-05). */
+static void make_ticks(Range r, double spacing, Ticks *t)
 {
-    size_t n = 0;
-    for (double k = ceil(r.lo / spacing); k * spacing <= r.hi && n < PLOT_MAX_TICKS; k++)
-        ticks[n++] = k * spacing + 0.0;
-    return n;
+    t->n = 0;
+    for (double k = ceil(r.lo / spacing); k * spacing <= r.hi && t->n < PLOT_MAX_TICKS; k++)
+        t->value[t->n++] = k * spacing + 0.0;
+    double largest = t->n ? fmax(fabs(t->value[0]), fabs(t->value[t->n - 1])) : 0;
+    int spacing_exponent = (int)floor(log10(spacing));
+    bool exponent_form = largest > 0 && (largest < 1e-3 || largest >= 1e6);
+    int digits = exponent_form ? (int)floor(log10(largest)) - spacing_exponent : -spacing_exponent;
+    for (size_t i = 0; i < t->n; i++)
+        snprintf(t->label[i], sizeof t->label[i], exponent_form && t->value[i] != 0 ? "%.*e" : "%.*f",
+                 digits > 0 ? digits : 0, t->value[i]);
 }
 
 static void draw_ticks(FILE *out, const Panel *p)
 {
     const int right = PLOT_WIDTH - PLOT_RIGHT, bottom = p->top + PLOT_PANEL;
-    double ticks[PLOT_MAX_TICKS];
-    size_t n = ticks_in(p->x, fmax(1.0, tick_spacing(p->x)), ticks); /* steps are whole */
-    for (size_t i = 0; i < n; i++) {
-        double x = to_x(p, ticks[i]);
+    Ticks t;
+    make_ticks(p->x, fmax(1.0, tick_spacing(p->x)), &t); /* steps are whole */
+    for (size_t i = 0; i < t.n; i++) {
+        double x = to_x(p, t.value[i]);
         fprintf(out, "<line class=\"grid\" x1=\"%.1f\" y1=\"%d\" x2=\"%.1f\" y2=\"%d\"/>\n", x, p->top, x, bottom);
-        fprintf(out, "<text x=\"%.1f\" y=\"%d\" text-anchor=\"middle\">%g</text>\n", x, bottom + 18, ticks[i]);
+        fprintf(out, "<text x=\"%.1f\" y=\"%d\" text-anchor=\"middle\">%s</text>\n", x, bottom + 18, t.label[i]);
     }
-    n = ticks_in(p->y, tick_spacing(p->y), ticks);
-    for (size_t i = 0; i < n; i++) {
-        double y = to_y(p, ticks[i]);
+    make_ticks(p->y, tick_spacing(p->y), &t);
+    for (size_t i = 0; i < t.n; i++) {
+        double y = to_y(p, t.value[i]);
         fprintf(out, "<line class=\"grid\" x1=\"%d\" y1=\"%.1f\" x2=\"%d\" y2=\"%.1f\"/>\n", PLOT_LEFT, y, right, y);
-        fprintf(out, "<text x=\"%d\" y=\"%.1f\" text-anchor=\"end\">%.3g</text>\n", PLOT_LEFT - 6, y + 4, ticks[i]);
+        fprintf(out, "<text x=\"%d\" y=\"%.1f\" text-anchor=\"end\">%s</text>\n", PLOT_LEFT - 6, y + 4, t.label[i]);
     }
 }
 
