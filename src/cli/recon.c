@@ -268,10 +268,10 @@ static int draw(const Reconstruction *r, const ReconArgs *a, const Pretrained *p
             canvas_draw(&cv, b, k, images + b * image_floats, &p->input);
     }
     int rc = png_write(a->output, cv.pixels, cv.width, cv.height, cv.channels, err);
-    if (rc == 0)
+    if (rc == 0) /* with nothing masked the loss is 0 / 0 */
         log_info("recon: wrote %s: %zu rows x 4 panels of %d px (x%d), %zu of %zu patches masked, "
                  "loss on the masked patches %.4f", a->output, r->B, m->img_size, cv.scale,
-                 r->L - p->mae.keep, r->L, r->loss);
+                 r->L - p->mae.keep, r->L, p->mae.keep < r->L ? r->loss : 0.0);
     free(images), free(cv.pixels);
     return rc;
 }
