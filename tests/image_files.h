@@ -3,7 +3,8 @@
 #ifndef MAEC_TEST_IMAGE_FILES_H
 #define MAEC_TEST_IMAGE_FILES_H
 
-#include <png.h>
+#include "maec/png_writer.h"
+
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -14,14 +15,9 @@
 
 static inline void write_png(const char *path, const uint8_t *pixels, int h, int w, int channels)
 {
-    png_image png;
-    memset(&png, 0, sizeof png);
-    png.version = PNG_IMAGE_VERSION;
-    png.width = (png_uint_32)w;
-    png.height = (png_uint_32)h;
-    png.format = channels == 3 ? PNG_FORMAT_RGB : PNG_FORMAT_GRAY;
-    if (!png_image_write_to_file(&png, path, 0, pixels, 0, NULL))
-        fprintf(stderr, "cannot write %s: %s\n", path, png.message);
+    MaecError err;
+    if (png_write(path, pixels, w, h, channels, &err))
+        fprintf(stderr, "%s\n", err.msg);
 }
 
 static inline void write_jpeg(const char *path, const uint8_t *pixels, int h, int w)

@@ -24,6 +24,8 @@ int cli_train(int argc, char **argv);
 int cli_embed(int argc, char **argv);
 int cli_eval(int argc, char **argv);
 int cli_eval_finetune(int argc, char **argv); /* maec eval finetune */
+int cli_recon(int argc, char **argv);
+int cli_plot(int argc, char **argv);
 
 /* Ranks fail together: every rank checks the same inputs, but file systems may disagree, so one
  * failing rank makes all return true. Rank 0 prints "maec CMD: error: MSG", or the failing ranks

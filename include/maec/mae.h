@@ -34,6 +34,9 @@ typedef struct Mae {
  * vit_init_weights or load a checkpoint. */
 int mae_init(Mae *mae, const MaeConfig *cfg, size_t pad_multiple, MaecError *err);
 void mae_free(Mae *mae);
+/* Another masking ratio for a model already made (e.g. to look at reconstructions); size the
+ * activations after it. */
+int mae_set_mask_ratio(Mae *mae, double ratio, MaecError *err);
 
 /* Activations for batches of up to B images, from one arena sized once. */
 typedef struct MaeActs {
@@ -56,5 +59,10 @@ double mae_forward(const Mae *mae, MaeActs *acts, const float *images, const int
 /* As mae_forward, then accumulates grad_scale * d loss / d params into mae->grads. */
 double mae_forward_backward(const Mae *mae, MaeActs *acts, const float *images, const int32_t *ids_shuffle,
                             size_t B, float grad_scale);
+
+/* pixels [B, L, ppC] (patchify order): the prediction of mae_forward on images, in the images'
+ * own units. With norm_pix_loss the prediction is of normalised patches, so each is mapped back
+ * with the mean and sqrt(var + eps) of the images' patch it predicts, as the loss normalised it. */
+void mae_pixel_prediction(const Mae *mae, const MaeActs *acts, const float *images, size_t B, float *pixels);
 
 #endif

@@ -13,6 +13,8 @@ const CliCommand cli_commands[] = {
     {"train", "pretrain a ViT masked autoencoder (under mpiexec or srun for several ranks)", cli_train, true},
     {"embed", "features of a pretrained encoder for every image of a dataset", cli_embed, true},
     {"eval", "kNN or linear-probe evaluation of feature files, metrics as a table and JSON", cli_eval, false},
+    {"recon", "draw a pretrained MAE's reconstructions of masked dataset images (PNG)", cli_recon, false},
+    {"plot", "draw the loss and learning rate of training runs from their metrics files (SVG)", cli_plot, false},
     {0},
 };
 

@@ -16,12 +16,9 @@ int mae_init(Mae *mae, const MaeConfig *cfg, size_t pad_multiple, MaecError *err
         return -1;
     mae->cfg = *cfg;
     mae->num_patches = (size_t)vit_num_patches(&cfg->model);
-    mae->keep = mask_keep_count(mae->num_patches, cfg->mask_ratio);
     mae->patch_dim = (size_t)vit_patch_dim(&cfg->model);
-    if (!(cfg->mask_ratio >= 0.0 && cfg->mask_ratio < 1.0) || mae->keep < 1)
-        return error_set(err, "masking.ratio = %g leaves %zu of %zu patches visible; the encoder needs "
-                              "at least one (use a ratio below %g)", cfg->mask_ratio, mae->keep,
-                         mae->num_patches, 1.0 - 1.0 / (double)mae->num_patches);
+    if (mae_set_mask_ratio(mae, cfg->mask_ratio, err))
+        return -1;
     param_table_init(&mae->table);
     encoder_declare(&mae->table, &cfg->model, true);
     decoder_declare(&mae->table, &cfg->model);
@@ -30,6 +27,18 @@ int mae_init(Mae *mae, const MaeConfig *cfg, size_t pad_multiple, MaecError *err
     mae->grads = xalloc_aligned(mae->table.padded * sizeof(float), "parameter gradients");
     encoder_bind(&mae->enc, &cfg->model, &mae->table, mae->params, mae->grads, true);
     decoder_bind(&mae->dec, &cfg->model, &mae->table, mae->params, mae->grads);
+    return 0;
+}
+
+int mae_set_mask_ratio(Mae *mae, double ratio, MaecError *err)
+{
+    size_t keep = mask_keep_count(mae->num_patches, ratio);
+    if (!(ratio >= 0.0 && ratio < 1.0) || keep < 1)
+        return error_set(err, "masking.ratio = %g leaves %zu of %zu patches visible; the encoder needs "
+                              "at least one (use a ratio below %g)", ratio, keep, mae->num_patches,
+                         1.0 - 1.0 / (double)mae->num_patches);
+    mae->cfg.mask_ratio = ratio;
+    mae->keep = keep;
     return 0;
 }
 
@@ -66,16 +75,24 @@ void mae_acts_free(MaeActs *acts)
     arena_free(&acts->arena);
 }
 
-/* target[n] <- (target - mean) / sqrt(var + eps), var unbiased (torch.var default). */
-static void normalize_patch(float *target, size_t n)
+/* The mean and sqrt(var + eps) of a patch, var unbiased (torch.var default). */
+static void patch_stats(const float *patch, size_t n, double *mean, double *scale)
 {
     double sum = 0.0, sq = 0.0;
     for (size_t i = 0; i < n; i++)
-        sum += target[i];
-    double mean = sum / (double)n;
+        sum += patch[i];
+    *mean = sum / (double)n;
     for (size_t i = 0; i < n; i++)
-        sq += ((double)target[i] - mean) * ((double)target[i] - mean);
-    double inv = 1.0 / sqrt(sq / (double)(n - 1) + NORM_PIX_EPS);
+        sq += ((double)patch[i] - *mean) * ((double)patch[i] - *mean);
+    *scale = sqrt(sq / (double)(n - 1) + NORM_PIX_EPS);
+}
+
+/* target[n] <- (target - mean) / sqrt(var + eps) */
+static void normalize_patch(float *target, size_t n)
+{
+    double mean, scale;
+    patch_stats(target, n, &mean, &scale);
+    double inv = 1.0 / scale;
     for (size_t i = 0; i < n; i++)
         target[i] = (float)(((double)target[i] - mean) * inv);
 }
@@ -143,4 +160,20 @@ double mae_forward_backward(const Mae *mae, MaeActs *acts, const float *images, 
                      mae->keep, B);
     encoder_backward(&mae->enc, &acts->enc, acts->dlatent, B, mae->keep);
     return loss;
+}
+
+void mae_pixel_prediction(const Mae *mae, const MaeActs *acts, const float *images, size_t B, float *pixels)
+{
+    const size_t L = mae->num_patches, P = mae->patch_dim;
+    patchify(pixels, images, B, mae->enc.geometry);
+    for (size_t b = 0; b < B; b++)
+        for (size_t n = 0; n < L; n++) {
+            const float *pred = acts->dec.pred + (b * (1 + L) + 1 + n) * P;
+            float *out = pixels + (b * L + n) * P;
+            double mean = 0.0, scale = 1.0;
+            if (mae->cfg.norm_pix_loss)
+                patch_stats(out, P, &mean, &scale);
+            for (size_t k = 0; k < P; k++)
+                out[k] = (float)(pred[k] * scale + mean);
+        }
 }

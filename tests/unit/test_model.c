@@ -1,5 +1,6 @@
 /* The model's fixed pieces: position tables, the two patch orders, the parameter table (names,
- * shapes, counts, decay flags, padding), initialisation statistics and random masking. The
+ * shapes, counts, decay flags, padding), initialisation statistics, random masking, another
+ * masking ratio on a made model, and the prediction mapped back to pixels. The
  * whole model is checked against PyTorch in tests/parity. */
 #include "../testing.h"
 
@@ -7,6 +8,7 @@
 #include "maec/params.h"
 #include "maec/patchify.h"
 #include "maec/posembed.h"
+#include "maec/rng.h"
 #include "maec/mae.h"
 #include "maec/vit.h"
 
@@ -158,6 +160,49 @@ static void test_masking(void)
     CHECK(ok, "ids_shuffle is not a permutation");
 }
 
+static void test_mask_ratio(void)
+{
+    MaeConfig cfg = {{32, 4, 3, 64, 1, 2, 32, 1, 2, 4.0}, true, 0.75};
+    Mae mae;
+    MaecError err;
+    CHECK(mae_init(&mae, &cfg, 1, NULL) == 0, "mae_init");
+    CHECK(mae_set_mask_ratio(&mae, 0.5, &err) == 0 && mae.keep == 32 && mae.cfg.mask_ratio == 0.5,
+          "ratio 0.5 keeps %zu of 64", mae.keep);
+    CHECK(mae_set_mask_ratio(&mae, 1.0, &err) == -1 && strstr(err.msg, "0 of 64") && mae.keep == 32,
+          "ratio 1 must be refused and leave the model as it was: %s", err.msg);
+    mae_free(&mae);
+}
+
+/* Given the loss's own targets as the prediction, mae_pixel_prediction must give back the
+ * image's patches: with norm_pix_loss each patch is un-normalised with its own statistics. */
+static void check_pixel_prediction(bool norm_pix)
+{
+    enum { B = 2, S = 16, C = 3, L = 16, P = 48 }; /* patches of 4 px */
+    MaeConfig cfg = {{S, 4, C, 32, 1, 2, 16, 1, 2, 4.0}, norm_pix, 0.75};
+    Mae mae;
+    CHECK(mae_init(&mae, &cfg, 1, NULL) == 0 && mae.num_patches == L && mae.patch_dim == P, "mae_init");
+    float images[B * S * S * C], patches[B * L * P], pixels[B * L * P];
+    Rng rng = rng_make(7, 0, 0, 0);
+    for (size_t i = 0; i < B * S * S * C; i++)
+        images[i] = 3.0f * rng_uniform(&rng) - 1.0f;
+    int32_t ids[B * L];
+    const size_t samples[B] = {0, 1};
+    mask_random(ids, samples, B, L, 1, 0);
+    MaeActs acts;
+    mae_acts_init(&acts, &mae, B);
+    mae_forward(&mae, &acts, images, ids, B);
+    for (size_t b = 0; b < B; b++)
+        memcpy(acts.dec.pred + (b * (1 + L) + 1) * P, acts.target + b * L * P, L * P * sizeof(float));
+    mae_pixel_prediction(&mae, &acts, images, B, pixels);
+    patchify(patches, images, B, mae.enc.geometry);
+    double worst = 0;
+    for (size_t i = 0; i < B * L * P; i++)
+        worst = fmax(worst, fabs((double)pixels[i] - patches[i]));
+    CHECK(worst < 1e-5, "norm_pix %d: prediction of the targets is %g away from the pixels", norm_pix, worst);
+    mae_acts_free(&acts);
+    mae_free(&mae);
+}
+
 int main(void)
 {
     test_posembed();
@@ -165,5 +210,8 @@ int main(void)
     test_param_table();
     test_init();
     test_masking();
+    test_mask_ratio();
+    check_pixel_prediction(true);
+    check_pixel_prediction(false);
     return test_summary("test_model");
 }
