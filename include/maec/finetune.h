@@ -33,8 +33,10 @@ typedef struct FinetuneOptions {
     uint64_t seed;
 } FinetuneOptions;
 
-/* The reference's fine-tuning values where they apply to few labels: blr 1e-3, layer decay
- * 0.75, weight decay 0.05, label smoothing 0.1, warm-up 5 epochs, batch 16, 50 epochs. */
+/* The reference's fine-tuning values where they apply to few labels (layer decay 0.75, weight
+ * decay 0.05, label smoothing 0.1, warm-up 5 epochs), with batch 16, 30 epochs and blr 2e-2
+ * (peak lr 1.25e-3): with 100 Fashion-MNIST labels from scratch, one fold scored 23.5% at the
+ * reference's blr 1e-3, 40.4% at 5e-3 and 44.9% at 2e-2. */
 FinetuneOptions finetune_defaults(void);
 
 /* chosen[num_classes * per_class]: per_class samples of every class of labels[n], drawn without

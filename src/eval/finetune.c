@@ -13,7 +13,7 @@
 
 FinetuneOptions finetune_defaults(void)
 {
-    return (FinetuneOptions){.epochs = 50, .batch = 16, .blr = 1e-3, .min_lr = 1e-6, .warmup_epochs = 5,
+    return (FinetuneOptions){.epochs = 30, .batch = 16, .blr = 2e-2, .min_lr = 1e-6, .warmup_epochs = 5,
                              .layer_decay = 0.75, .weight_decay = 0.05, .label_smoothing = 0.1,
                              .crop_scale_min = 0.5, .hflip = true, .seed = 0};
 }
