@@ -16,5 +16,12 @@ out=${3:-data}
 maec=${MAEC:-maec}
 [ -d "$in/ADI" ] || { echo "nct-crc-he.sh: $in/ADI is missing; download and unpack the zip first (see above)" >&2; exit 1; }
 mkdir -p "$out"
+# NCT_CLASSES=8 leaves out BACK (background), the 8-class variant some papers report.
+if [ "${NCT_CLASSES:-9}" = 8 ]; then
+  eight=$(mktemp -d)
+  trap 'rm -rf "$eight"' EXIT
+  for c in ADI DEB LYM MUC MUS NORM STR TUM; do ln -s "$(cd "$in/$c" && pwd)" "$eight/$c"; done
+  in=$eight name=$name-8class
+fi
 set -x
 "$maec" prep tiles "$in" --mpp 0.5 --shards "$shards" --seed 0 --threads 2 -o "$out/$name.h5"
