@@ -1,7 +1,7 @@
 /* Training throughput of maec's MAE at the configurations of docs/performance.md, and the sgemm
  * ceiling measured in the same run.
  *
- *   [mpiexec -n R] bench_train CONFIG [--steps 20] [--warmup 3] [--threads N]
+ *   [mpiexec -n R] bench_train CONFIG [--steps 20] [--warmup 3] [--threads N] [--bucket-kib 4096]
  *
  * CONFIG: mnist-tiny, pathology-tiny, pathology-small. The global batch is the configuration's,
  * split over R ranks. Each step is what `maec train` runs per step without the data path:
@@ -96,16 +96,17 @@ static void random_images(float *x, size_t n)
 static void usage_exit(void)
 {
     fprintf(stderr, "usage: [mpiexec -n R] bench_train mnist-tiny|pathology-tiny|pathology-small "
-                    "[--steps N] [--warmup N] [--threads N]\n");
+                    "[--steps N] [--warmup N] [--threads N] [--bucket-kib N]\n");
     exit(2);
 }
 
-static const BenchConfig *parse(int argc, char **argv, int *steps, int *warmup, int *threads)
+static const BenchConfig *parse(int argc, char **argv, int *steps, int *warmup, int *threads, int *bucket_kib)
 {
     const BenchConfig *cfg = NULL;
     for (int i = 1; i < argc; i++) {
         int *target = !strcmp(argv[i], "--steps") ? steps : !strcmp(argv[i], "--warmup") ? warmup
-                      : !strcmp(argv[i], "--threads") ? threads : NULL;
+                      : !strcmp(argv[i], "--threads") ? threads : !strcmp(argv[i], "--bucket-kib") ? bucket_kib
+                      : NULL;
         if (target && i + 1 < argc) {
             *target = atoi(argv[++i]);
             continue;
@@ -116,7 +117,7 @@ static const BenchConfig *parse(int argc, char **argv, int *steps, int *warmup, 
         if (!cfg)
             usage_exit();
     }
-    if (!cfg || *steps < 1 || *warmup < 0 || *threads < 1)
+    if (!cfg || *steps < 1 || *warmup < 0 || *threads < 1 || *bucket_kib < 1)
         usage_exit();
     return cfg;
 }
@@ -124,7 +125,7 @@ static const BenchConfig *parse(int argc, char **argv, int *steps, int *warmup, 
 /* One training step; t[phase] gets its seconds. Forward alone is timed by a separate forward
  * pass, so backward = (forward + backward) - forward. */
 static void timed_step(Mae *mae, MaeActs *acts, const float *images, int32_t *ids, size_t *samples, size_t B,
-                       float *m, float *v, long step, double *t, double *flops)
+                       float *m, float *v, long step, size_t bucket, double *t, double *flops)
 {
     for (size_t b = 0; b < B; b++)
         samples[b] = (size_t)(step * 1000 + dist_rank()) * B + b;
@@ -137,7 +138,7 @@ static void timed_step(Mae *mae, MaeActs *acts, const float *images, int32_t *id
     mae_forward_backward(mae, acts, images, ids, B, 1.0f);
     *flops = gemm_flops() - f0;
     double t2 = now_seconds();
-    grads_allreduce_mean(mae->grads, mae->table.padded, 1 << 20);
+    grads_allreduce_mean(mae->grads, mae->table.padded, bucket);
     double t3 = now_seconds();
     AdamWConfig opt = adamw_defaults();
     adamw_update(mae->params, mae->grads, m, v, 0, mae->table.padded, &mae->table, &opt, 1e-4, step + 1);
@@ -151,8 +152,9 @@ static void timed_step(Mae *mae, MaeActs *acts, const float *images, int32_t *id
 int main(int argc, char **argv)
 {
     dist_init(&argc, &argv);
-    int steps = 20, warmup = 3, threads = 1;
-    const BenchConfig *cfg = parse(argc, argv, &steps, &warmup, &threads);
+    int steps = 20, warmup = 3, threads = 1, bucket_kib = 4096; /* dist.bucket_mb's default */
+    const BenchConfig *cfg = parse(argc, argv, &steps, &warmup, &threads, &bucket_kib);
+    size_t bucket = (size_t)bucket_kib * 1024 / sizeof(float);
     int world = dist_size();
     if (cfg->batch % world)
         fatal("the global batch %d of %s does not split over %d ranks", cfg->batch, cfg->name, world);
@@ -174,9 +176,9 @@ int main(int argc, char **argv)
     float *m = xcalloc(mae.table.padded, sizeof(float), "m"), *v = xcalloc(mae.table.padded, sizeof(float), "v");
     double *times = xcalloc((size_t)steps * PHASES, sizeof(double), "times"), t[PHASES], step_flops = 0;
     for (int s = 0; s < warmup; s++)
-        timed_step(&mae, &acts, images, ids, samples, B, m, v, s, t, &step_flops);
+        timed_step(&mae, &acts, images, ids, samples, B, m, v, s, bucket, t, &step_flops);
     for (int s = 0; s < steps; s++) {
-        timed_step(&mae, &acts, images, ids, samples, B, m, v, warmup + s, t, &step_flops);
+        timed_step(&mae, &acts, images, ids, samples, B, m, v, warmup + s, bucket, t, &step_flops);
         dist_allreduce_max_double(t, PHASES); /* a step lasts as long as its slowest rank */
         for (int p = 0; p < PHASES; p++)
             times[p * steps + s] = t[p];
