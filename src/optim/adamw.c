@@ -44,6 +44,7 @@ static void for_each_piece(size_t lo, size_t hi, const ParamTable *table,
 typedef struct AdamWCall {
     float *params, *m, *v;
     const float *grads;
+    const ParamTable *table;
     size_t lo;
     double lr, wd;
     AdamWPiece hyper; /* the step's constants; pointers and decay are set per piece */
@@ -58,17 +59,26 @@ static void adamw_piece(void *ctx, size_t a, size_t b, const ParamTensor *t)
     piece.v = c->v + (a - c->lo);
     piece.g = c->grads + (a - c->lo);
     piece.decay = t->decay ? (float)(1.0 - c->lr * c->wd) : 1.0f;
-    parallel_for(b - a, 4096, adamw_range, &piece);
+    adamw_range(&piece, 0, b - a, 0);
+}
+
+/* Elements [lo + begin, lo + end): one pool job for the whole update instead of one per tensor
+ * (a model has hundreds of tensors, many smaller than a thread wake-up is worth). */
+static void adamw_elements(void *ctx, size_t begin, size_t end, int thread)
+{
+    (void)thread;
+    AdamWCall *c = ctx;
+    for_each_piece(c->lo + begin, c->lo + end, c->table, adamw_piece, c);
 }
 
 void adamw_update(float *params, const float *grads, float *m, float *v, size_t lo, size_t hi,
                   const ParamTable *table, const AdamWConfig *cfg, double lr, long step)
 {
     double bc1 = 1.0 - pow(cfg->beta1, (double)step), bc2 = 1.0 - pow(cfg->beta2, (double)step);
-    AdamWCall call = {params, m, v, grads, lo, lr, cfg->weight_decay,
+    AdamWCall call = {params, m, v, grads, table, lo, lr, cfg->weight_decay,
                       {.b1 = (float)cfg->beta1, .b2 = (float)cfg->beta2, .step_size = (float)(lr / bc1),
                        .bc2_sqrt = (float)sqrt(bc2), .eps = (float)cfg->eps}};
-    for_each_piece(lo, hi, table, adamw_piece, &call);
+    parallel_for(hi > lo ? hi - lo : 0, 4096, adamw_elements, &call);
 }
 
 typedef struct SquaresCall {

@@ -1,7 +1,7 @@
 /* Training throughput of maec's MAE at the configurations of docs/performance.md, and the sgemm
  * ceiling measured in the same run.
  *
- *   [mpiexec -n R] bench_train CONFIG [--steps 20] [--warmup 3] [--threads N]
+ *   [mpiexec -n R] bench_train CONFIG [--steps 20] [--warmup 3] [--threads N] [--bucket-kib 4096]
  *
  * CONFIG: mnist-tiny, pathology-tiny, pathology-small. The global batch is the configuration's,
  * split over R ranks. Each step is what `maec train` runs per step without the data path:
@@ -37,8 +37,9 @@ static const BenchConfig configs[] = {
     {"pathology-small", {{224, 16, 3, 384, 12, 6, 256, 4, 8, 4.0}, true, 0.75}, 16},
 };
 
-enum { PHASE_FORWARD, PHASE_BACKWARD, PHASE_COMM, PHASE_OPTIM, PHASE_STEP, PHASES };
-static const char *const phase_names[PHASES] = {"forward", "backward", "comm", "optimizer", "step"};
+/* PHASE_CPU: CPU seconds of all threads over the step, the number to compare on a busy machine. */
+enum { PHASE_FORWARD, PHASE_BACKWARD, PHASE_COMM, PHASE_OPTIM, PHASE_STEP, PHASE_CPU, PHASES };
+static const char *const phase_names[PHASES] = {"forward", "backward", "comm", "optimizer", "step", "cpu"};
 
 static int compare_double(const void *a, const void *b)
 {
@@ -95,16 +96,17 @@ static void random_images(float *x, size_t n)
 static void usage_exit(void)
 {
     fprintf(stderr, "usage: [mpiexec -n R] bench_train mnist-tiny|pathology-tiny|pathology-small "
-                    "[--steps N] [--warmup N] [--threads N]\n");
+                    "[--steps N] [--warmup N] [--threads N] [--bucket-kib N]\n");
     exit(2);
 }
 
-static const BenchConfig *parse(int argc, char **argv, int *steps, int *warmup, int *threads)
+static const BenchConfig *parse(int argc, char **argv, int *steps, int *warmup, int *threads, int *bucket_kib)
 {
     const BenchConfig *cfg = NULL;
     for (int i = 1; i < argc; i++) {
         int *target = !strcmp(argv[i], "--steps") ? steps : !strcmp(argv[i], "--warmup") ? warmup
-                      : !strcmp(argv[i], "--threads") ? threads : NULL;
+                      : !strcmp(argv[i], "--threads") ? threads : !strcmp(argv[i], "--bucket-kib") ? bucket_kib
+                      : NULL;
         if (target && i + 1 < argc) {
             *target = atoi(argv[++i]);
             continue;
@@ -115,7 +117,7 @@ static const BenchConfig *parse(int argc, char **argv, int *steps, int *warmup, 
         if (!cfg)
             usage_exit();
     }
-    if (!cfg || *steps < 1 || *warmup < 0 || *threads < 1)
+    if (!cfg || *steps < 1 || *warmup < 0 || *threads < 1 || *bucket_kib < 1)
         usage_exit();
     return cfg;
 }
@@ -123,24 +125,25 @@ static const BenchConfig *parse(int argc, char **argv, int *steps, int *warmup, 
 /* One training step; t[phase] gets its seconds. Forward alone is timed by a separate forward
  * pass, so backward = (forward + backward) - forward. */
 static void timed_step(Mae *mae, MaeActs *acts, const float *images, int32_t *ids, size_t *samples, size_t B,
-                       float *m, float *v, long step, double *t, double *flops)
+                       float *m, float *v, long step, size_t bucket, double *t, double *flops)
 {
     for (size_t b = 0; b < B; b++)
         samples[b] = (size_t)(step * 1000 + dist_rank()) * B + b;
     mask_random(ids, samples, B, mae->num_patches, 7, 0);
     double t0 = now_seconds();
     mae_forward(mae, acts, images, ids, B);
-    double t1 = now_seconds();
+    double t1 = now_seconds(), c1 = cpu_seconds();
     memset(mae->grads, 0, mae->table.padded * sizeof(float));
     double f0 = gemm_flops();
     mae_forward_backward(mae, acts, images, ids, B, 1.0f);
     *flops = gemm_flops() - f0;
     double t2 = now_seconds();
-    grads_allreduce_mean(mae->grads, mae->table.padded, 1 << 20);
+    grads_allreduce_mean(mae->grads, mae->table.padded, bucket);
     double t3 = now_seconds();
     AdamWConfig opt = adamw_defaults();
     adamw_update(mae->params, mae->grads, m, v, 0, mae->table.padded, &mae->table, &opt, 1e-4, step + 1);
     double t4 = now_seconds();
+    t[PHASE_CPU] = cpu_seconds() - c1;
     t[PHASE_FORWARD] = t1 - t0, t[PHASE_BACKWARD] = (t2 - t1) - (t1 - t0);
     t[PHASE_COMM] = t3 - t2, t[PHASE_OPTIM] = t4 - t3;
     t[PHASE_STEP] = t4 - t1; /* the training step proper: forward + backward, comm, optimizer */
@@ -149,8 +152,9 @@ static void timed_step(Mae *mae, MaeActs *acts, const float *images, int32_t *id
 int main(int argc, char **argv)
 {
     dist_init(&argc, &argv);
-    int steps = 20, warmup = 3, threads = 1;
-    const BenchConfig *cfg = parse(argc, argv, &steps, &warmup, &threads);
+    int steps = 20, warmup = 3, threads = 1, bucket_kib = 4096; /* dist.bucket_mb's default */
+    const BenchConfig *cfg = parse(argc, argv, &steps, &warmup, &threads, &bucket_kib);
+    size_t bucket = (size_t)bucket_kib * 1024 / sizeof(float);
     int world = dist_size();
     if (cfg->batch % world)
         fatal("the global batch %d of %s does not split over %d ranks", cfg->batch, cfg->name, world);
@@ -172,9 +176,9 @@ int main(int argc, char **argv)
     float *m = xcalloc(mae.table.padded, sizeof(float), "m"), *v = xcalloc(mae.table.padded, sizeof(float), "v");
     double *times = xcalloc((size_t)steps * PHASES, sizeof(double), "times"), t[PHASES], step_flops = 0;
     for (int s = 0; s < warmup; s++)
-        timed_step(&mae, &acts, images, ids, samples, B, m, v, s, t, &step_flops);
+        timed_step(&mae, &acts, images, ids, samples, B, m, v, s, bucket, t, &step_flops);
     for (int s = 0; s < steps; s++) {
-        timed_step(&mae, &acts, images, ids, samples, B, m, v, warmup + s, t, &step_flops);
+        timed_step(&mae, &acts, images, ids, samples, B, m, v, warmup + s, bucket, t, &step_flops);
         dist_allreduce_max_double(t, PHASES); /* a step lasts as long as its slowest rank */
         for (int p = 0; p < PHASES; p++)
             times[p * steps + s] = t[p];
@@ -196,9 +200,9 @@ int main(int argc, char **argv)
                "(%.0f%%); peak RSS %.0f MiB per rank\n", per_image / 1e9, gflops, rate / 1e9, ceiling,
                100 * images_per_s / ceiling, rss);
         printf("RESULT config=%s ranks=%d threads=%d images_per_s=%.2f forward_ms=%.2f backward_ms=%.2f "
-               "comm_ms=%.2f optimizer_ms=%.2f gflops=%.2f ceiling=%.2f rss_mib=%.0f\n",
+               "comm_ms=%.2f optimizer_ms=%.2f cpu_ms=%.2f gflops=%.2f ceiling=%.2f rss_mib=%.0f\n",
                cfg->name, world, threads, images_per_s, 1e3 * med[PHASE_FORWARD], 1e3 * med[PHASE_BACKWARD],
-               1e3 * med[PHASE_COMM], 1e3 * med[PHASE_OPTIM], gflops, ceiling, rss);
+               1e3 * med[PHASE_COMM], 1e3 * med[PHASE_OPTIM], 1e3 * med[PHASE_CPU], gflops, ceiling, rss);
     }
     free(images), free(ids), free(samples), free(m), free(v), free(times);
     mae_acts_free(&acts);
