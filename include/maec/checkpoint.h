@@ -17,6 +17,7 @@
 
 #define CHECKPOINT_FORMAT "maec-checkpoint"
 #define CHECKPOINT_FORMAT_VERSION 1
+#define CHECKPOINT_MAX_CHANNELS 16
 
 typedef struct CheckpointMeta {
     long step;          /* optimizer steps completed: the run continues at this step */
@@ -26,6 +27,10 @@ typedef struct CheckpointMeta {
     char objective[32];
     char code_version[64];
     char *config_yaml;  /* resolved job configuration; malloc'd by checkpoint_load */
+    /* The input normalisation of training, (pixel / 255 - mean) / std per channel: embedding and
+     * fine-tuning must feed the encoder what it learnt on, whatever dataset they read. */
+    int channels;
+    float input_mean[CHECKPOINT_MAX_CHANNELS], input_std[CHECKPOINT_MAX_CHANNELS];
 } CheckpointMeta;
 
 /* A tensor stored under /model besides the trainable ones (the fixed position tables). */

@@ -3,6 +3,8 @@
 #ifndef MAEC_CLI_H
 #define MAEC_CLI_H
 
+#include "maec/error.h"
+
 #include <stdbool.h>
 
 typedef struct CliCommand {
@@ -19,7 +21,13 @@ extern const CliCommand cli_commands[];
 int cli_prep(int argc, char **argv);
 int cli_inspect(int argc, char **argv);
 int cli_train(int argc, char **argv);
+int cli_embed(int argc, char **argv);
 int cli_eval(int argc, char **argv);
+
+/* Ranks fail together: every rank checks the same inputs, but file systems may disagree, so one
+ * failing rank makes all return true. Rank 0 prints "maec CMD: error: MSG", or the failing ranks
+ * when rank 0 did not fail. Collective. */
+bool cli_failed_anywhere(const char *cmd, int rc, const MaecError *err);
 
 /* Value parsers for options: on bad input they print "maec CMD: OPTION: ..." and exit 2. */
 long cli_parse_long(const char *cmd, const char *option, const char *value, long min, long max);

@@ -30,6 +30,9 @@ void dist_allreduce_max_double(double *buf, size_t n);
 /* recv[size * bytes] = concatenation of every rank's send[bytes], in rank order. */
 void dist_allgather(const void *send, void *recv, size_t bytes);
 
+/* recv (on root only) = every rank's rows [rows, row_bytes], in rank order; ranks may send
+ * different row counts. */
+void dist_gather_rows(const void *send, size_t rows, size_t row_bytes, void *recv, int root);
 /* True on every rank if flag is true on any rank: lets ranks agree to fail together. */
 bool dist_any(bool flag);
 

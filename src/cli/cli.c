@@ -1,5 +1,7 @@
 #include "maec/cli.h"
 
+#include "maec/dist.h"
+
 #include <errno.h>
 #include <getopt.h>
 #include <stdarg.h>
@@ -47,4 +49,13 @@ const char *cli_option_name(const struct option *options, int code)
         if (o->val == code)
             return o->name;
     return "?";
+}
+
+bool cli_failed_anywhere(const char *cmd, int rc, const MaecError *err)
+{
+    bool failed = rc != 0;
+    bool root_failed = dist_any(dist_rank() == 0 && failed);
+    if (failed && (dist_rank() == 0 || !root_failed))
+        fprintf(stderr, "maec %s: error: %s\n", cmd, err->msg);
+    return dist_any(failed);
 }

@@ -11,6 +11,7 @@ const CliCommand cli_commands[] = {
     {"prep", "convert tiles, slides, IDX or synthetic images into a dataset", cli_prep, true},
     {"inspect", "describe dataset files", cli_inspect, false},
     {"train", "pretrain a ViT masked autoencoder (under mpiexec or srun for several ranks)", cli_train, true},
+    {"embed", "features of a pretrained encoder for every image of a dataset", cli_embed, true},
     {"eval", "kNN or linear-probe evaluation of feature files, metrics as a table and JSON", cli_eval, false},
     {0},
 };

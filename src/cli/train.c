@@ -70,10 +70,13 @@ typedef struct Trainer {
     float *grad_scratch;  /* ZeRO-2 with accumulation: one micro-step's reduced shard */
     long step;            /* the next optimizer step to run */
     long stop_at;         /* stop (as on a signal) after this step; 0: never */
+    AugmentConfig input;  /* the augmentation and normalisation of the training images */
     char last_checkpoint[PATH_TEXT];
     double last_checkpoint_time;
     FILE *metrics;
 } Trainer;
+
+_Static_assert(CHECKPOINT_MAX_CHANNELS == AUGMENT_MAX_CHANNELS, "checkpoints store the augmenter's mean/std");
 
 static volatile sig_atomic_t g_stop_signal = 0;
 
@@ -128,17 +131,6 @@ static int parse_args(int argc, char **argv, TrainArgs *a)
     if (!a->job)
         return cli_usage_error("train", "no job file given (e.g. maec train jobs/smoke.yaml)");
     return 0;
-}
-
-/* Ranks fail together: every rank checks the same inputs, but file systems may disagree, so
- * one failing rank makes all return. Rank 0 says why, or the failing ranks when it did not fail. */
-static bool failed_anywhere(int rc, const MaecError *err)
-{
-    bool failed = rc != 0;
-    bool root_failed = dist_any(dist_rank() == 0 && failed);
-    if (failed && (dist_rank() == 0 || !root_failed))
-        fprintf(stderr, "maec train: error: %s\n", err->msg);
-    return dist_any(failed);
 }
 
 /* Worker threads per rank: the cores this process may use, shared among the ranks on its node. */
@@ -287,6 +279,7 @@ static int trainer_setup(Trainer *t, MaecError *err)
     t->mode = dist_mode_from_config(t->cfg.dist.mode);
     t->adamw = (AdamWConfig){t->cfg.optim.beta1, t->cfg.optim.beta2, t->cfg.optim.eps, t->cfg.optim.weight_decay};
     trainer_alloc_state(t);
+    augment_from_config(&t->cfg, t->data, &t->input);
     return 0;
 }
 
@@ -369,6 +362,9 @@ static void save_checkpoint(Trainer *t)
     snprintf(meta.dist_mode, sizeof meta.dist_mode, "%s", dist_mode_name(t->mode));
     snprintf(meta.objective, sizeof meta.objective, "mae");
     snprintf(meta.code_version, sizeof meta.code_version, "%s", MAEC_VERSION);
+    meta.channels = t->cfg.model.in_chans;
+    memcpy(meta.input_mean, t->input.mean, sizeof meta.input_mean);
+    memcpy(meta.input_std, t->input.std, sizeof meta.input_std);
     const Encoder *e = &t->mae.enc;
     const Decoder *d = &t->mae.dec;
     FixedTensor fixed[2] = {{"pos_embed", 3, {1, e->num_patches + 1, e->dim}, e->pos},
@@ -395,7 +391,7 @@ static Prefetch *start_prefetch(Trainer *t)
                          .accum = t->plan.accum, .first_step = t->step, .end_step = t->plan.total_steps,
                          .depth = t->cfg.data.prefetch, .mask_ints = t->mae.num_patches, .mask = mask_batch,
                          .mask_ctx = t};
-    augment_from_config(&t->cfg, t->data, &pc.augment);
+    pc.augment = t->input;
     return prefetch_start(&pc);
 }
 
@@ -600,7 +596,7 @@ int cli_train(int argc, char **argv)
     Trainer t = {.stop_at = args.stop_at};
     MaecError err = {{0}};
     int rc = load_job(&t.cfg, &args, &err);
-    if (failed_anywhere(rc, &err)) {
+    if (cli_failed_anywhere("train", rc, &err)) {
         config_free(&t.cfg);
         return 2;
     }
@@ -608,11 +604,11 @@ int cli_train(int argc, char **argv)
     t.plan.threads = t.cfg.threads > 0 ? t.cfg.threads : auto_threads();
     parallel_init(t.plan.threads);
     rc = trainer_setup(&t, &err);
-    if (!failed_anywhere(rc, &err)) {
+    if (!cli_failed_anywhere("train", rc, &err)) {
         mae_acts_init(&t.acts, &t.mae, t.plan.batch);
         print_start(&t);
         rc = trainer_resume(&t, args.resume, &err) || open_metrics(&t, &err);
-        rc = failed_anywhere(rc, &err) ? 1 : train_loop(&t);
+        rc = cli_failed_anywhere("train", rc, &err) ? 1 : train_loop(&t);
     } else {
         rc = 1;
     }

@@ -112,6 +112,37 @@ void dist_allgather(const void *send, void *recv, size_t bytes)
                "MPI_Allgather");
 }
 
+/* Byte counts for MPI's int arguments; the caller names what it gathers in the message. */
+static int int_count(size_t bytes, const char *what)
+{
+    if (bytes > INT_MAX)
+        fatal("%s: %zu bytes in one MPI message exceed MPI's int count; use more ranks", what, bytes);
+    return (int)bytes;
+}
+
+void dist_gather_rows(const void *send, size_t rows, size_t row_bytes, void *recv, int root)
+{
+    if (g_size == 1) {
+        memmove(recv, send, rows * row_bytes);
+        return;
+    }
+    int mine = int_count(rows * row_bytes, "dist_gather_rows"), *counts = NULL, *offsets = NULL;
+    if (g_rank == root) {
+        counts = calloc((size_t)g_size, sizeof(int)), offsets = calloc((size_t)g_size, sizeof(int));
+        if (!counts || !offsets)
+            fatal("out of memory for %d gather counts", g_size);
+    }
+    dist_check(MPI_Gather(&mine, 1, MPI_INT, counts, 1, MPI_INT, root, MPI_COMM_WORLD), "MPI_Gather");
+    size_t total = 0;
+    for (int r = 0; g_rank == root && r < g_size; r++) {
+        offsets[r] = int_count(total, "dist_gather_rows");
+        total += (size_t)counts[r];
+    }
+    dist_check(MPI_Gatherv(send, mine, MPI_BYTE, recv, counts, offsets, MPI_BYTE, root, MPI_COMM_WORLD),
+               "MPI_Gatherv");
+    free(counts), free(offsets);
+}
+
 bool dist_any(bool flag)
 {
     int v = flag ? 1 : 0;

@@ -189,7 +189,9 @@ static void write_metadata(const char *tmp, const CheckpointMeta *m)
         h5_attr_write_string(file, "dist_mode", m->dist_mode, &err) ||
         h5_attr_write_string(file, "objective", m->objective, &err) ||
         h5_attr_write_string(file, "code_version", m->code_version, &err) ||
-        h5_write_strings(file, "config", (const char *const *)&m->config_yaml, 1, &err))
+        h5_write_strings(file, "config", (const char *const *)&m->config_yaml, 1, &err) ||
+        h5_attr_write_array(file, "input_mean", H5T_NATIVE_FLOAT, m->input_mean, (size_t)m->channels, &err) ||
+        h5_attr_write_array(file, "input_std", H5T_NATIVE_FLOAT, m->input_std, (size_t)m->channels, &err))
         fatal("writing the metadata of checkpoint %s: %s", tmp, err.msg);
     h5_close_file(file);
 }
@@ -355,6 +357,13 @@ static int read_meta_open(hid_t file, const char *path, CheckpointMeta *meta, Ma
         h5_attr_read_numbers(file, "world_size", H5T_NATIVE_INT, &meta->world_size, 1, err) ||
         h5_read_strings(file, "config", &config, &nconfig, err))
         return error_prefix(err, "checkpoint %s", path);
+    size_t channels = 0;
+    if (h5_attr_length(file, "input_mean", &channels, err) || channels < 1 || channels > CHECKPOINT_MAX_CHANNELS ||
+        h5_attr_read_numbers(file, "input_mean", H5T_NATIVE_FLOAT, meta->input_mean, channels, err) ||
+        h5_attr_read_numbers(file, "input_std", H5T_NATIVE_FLOAT, meta->input_std, channels, err))
+        return error_set(err, "checkpoint %s: its input normalisation (attributes input_mean, input_std of 1 to %d "
+                         "channels) is missing or unreadable", path, CHECKPOINT_MAX_CHANNELS);
+    meta->channels = (int)channels;
     meta->step = (long)step;
     meta->global_batch = (long)batch;
     meta->config_yaml = nconfig ? xstrdup(config[0]) : xstrdup("");
