@@ -350,8 +350,10 @@ static void print_report(const EvalArgs *a, const Features *train, const Feature
     a->method->describe(stdout, a, false);
     if (a->shots)
         printf("; %zu shots per class, %zu folds, seed %llu", a->shots, r->folds, (unsigned long long)a->seed);
-    printf(")\ntrain %s: %zu of %zu samples; test %s: %zu samples; dimension %zu\n\n", train->path, r->train_count,
-           train->count, test->path, test->count, train->dim);
+    printf(")\ntrain %s: %zu samples", train->path, train->count);
+    if (a->shots)
+        printf(", %zu of them in each fold", r->train_count);
+    printf("; test %s: %zu samples; dimension %zu\n\n", test->path, test->count, train->dim);
     if (a->shots)
         print_folds(r);
     metrics_print(stdout, m, (const char *const *)test->class_names);
