@@ -23,6 +23,7 @@ int cli_inspect(int argc, char **argv);
 int cli_train(int argc, char **argv);
 int cli_embed(int argc, char **argv);
 int cli_eval(int argc, char **argv);
+int cli_eval_finetune(int argc, char **argv); /* maec eval finetune */
 
 /* Ranks fail together: every rank checks the same inputs, but file systems may disagree, so one
  * failing rank makes all return true. Rank 0 prints "maec CMD: error: MSG", or the failing ranks

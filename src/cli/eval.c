@@ -36,10 +36,12 @@
 static const char usage[] =
     "usage: maec eval knn      --train TRAIN.h5 --test TEST.h5 [options]\n"
     "       maec eval linprobe --train TRAIN.h5 --test TEST.h5 [options]\n"
+    "       maec eval finetune CHECKPOINT --train DATA --test DATA [options]\n"
     "\n"
     "Evaluates frozen encoder features (maec embed) on a labelled downstream task:\n"
     "  knn        weighted k-nearest neighbours on cosine similarity (DINO protocol)\n"
     "  linprobe   a linear classifier on standardised features (MAE linear probing)\n"
+    "  finetune   few-shot fine-tuning of a checkpoint's encoder on images (MAE fine-tuning)\n"
     "\n"
     "Run 'maec eval METHOD --help' for the options of a method; docs/eval.md has the protocols.\n";
 
@@ -443,6 +445,8 @@ static int evaluate(const EvalArgs *a, Features *train, Features *test, MaecErro
 
 int cli_eval(int argc, char **argv)
 {
+    if (argc > 1 && !strcmp(argv[1], "finetune"))
+        return cli_eval_finetune(argc - 1, argv + 1);
     EvalArgs a;
     int code = parse(&a, argc, argv);
     if (code >= 0)
