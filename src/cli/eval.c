@@ -3,7 +3,7 @@
 #include "maec/alloc.h"
 #include "maec/cli.h"
 #include "maec/features.h"
-#include "maec/fewshot.h"
+#include "maec/finetune.h"
 #include "maec/json.h"
 #include "maec/knn.h"
 #include "maec/linprobe.h"
@@ -20,8 +20,8 @@
 #define COMMON_OPTIONS                                                                               \
     "  --train FILE         features of the labelled training samples (required)\n"                  \
     "  --test FILE          features of the samples to score (required)\n"                           \
-    "  --shots N            train on N labelled samples per class, drawn per fold (default: all)\n"  \
-    "  --folds F            few-shot draws to evaluate, reported as mean and std (default 5)\n"      \
+    "  --per-class N        train on N labelled samples per class, drawn per fold (default: all)\n"  \
+    "  --folds F            draws with --per-class, reported as mean and std (default 3)\n"          \
     "  --seed S             seed of the draws and of the linear probe (default 0)\n"                 \
     "  --json OUT           also write the results as one JSON object to OUT ('-': stdout)\n"        \
     "  --threads T          threads for the matrix products (default 1)\n"                           \
@@ -69,7 +69,7 @@ static const char linprobe_usage[] =
     "  --warmup-epochs E    linear warmup before the cosine (default 0)\n" COMMON_OPTIONS;
 
 enum {
-    OPT_TRAIN = 256, OPT_TEST, OPT_JSON, OPT_THREADS, OPT_SHOTS, OPT_FOLDS, OPT_SEED,
+    OPT_TRAIN = 256, OPT_TEST, OPT_JSON, OPT_THREADS, OPT_PER_CLASS, OPT_FOLDS, OPT_SEED,
     OPT_K, OPT_TEMPERATURE,                                                   /* knn */
     OPT_EPOCHS, OPT_BATCH, OPT_LR, OPT_MOMENTUM, OPT_WEIGHT_DECAY, OPT_WARMUP, /* linprobe */
 };
@@ -79,7 +79,7 @@ static const struct option long_options[] = {
     {"test", required_argument, NULL, OPT_TEST},
     {"json", required_argument, NULL, OPT_JSON},
     {"threads", required_argument, NULL, OPT_THREADS},
-    {"shots", required_argument, NULL, OPT_SHOTS},
+    {"per-class", required_argument, NULL, OPT_PER_CLASS},
     {"folds", required_argument, NULL, OPT_FOLDS},
     {"seed", required_argument, NULL, OPT_SEED},
     {"quiet", no_argument, NULL, 'q'},
@@ -102,7 +102,7 @@ typedef struct EvalArgs {
     const char *train, *test, *json;
     int threads;
     bool quiet;
-    size_t shots, folds; /* shots 0: the whole training file, one fold */
+    size_t per_class, folds; /* per_class 0: the whole training file, one fold */
     uint64_t seed;
     KnnOptions knn;
     LinprobeOptions probe;
@@ -196,7 +196,7 @@ static int set_option(EvalArgs *a, int code, const char *v)
     case OPT_TEST: a->test = v; break;
     case OPT_JSON: a->json = v; break;
     case OPT_THREADS: a->threads = (int)cli_parse_long(cmd, flag, v, 1, 256); break;
-    case OPT_SHOTS: a->shots = (size_t)cli_parse_long(cmd, flag, v, 1, 1L << 30); break;
+    case OPT_PER_CLASS: a->per_class = (size_t)cli_parse_long(cmd, flag, v, 1, 1L << 30); break;
     case OPT_FOLDS: a->folds = (size_t)cli_parse_long(cmd, flag, v, 1, 1000); break;
     case OPT_SEED: a->seed = (uint64_t)cli_parse_long(cmd, flag, v, 0, 1L << 62); break;
     case OPT_K: a->knn.k = (size_t)cli_parse_long(cmd, flag, v, 1, 100000); break;
@@ -243,10 +243,10 @@ static int parse(EvalArgs *a, int argc, char **argv)
                                a->probe.warmup_epochs, a->probe.epochs);
     if (!a->train || !a->test)
         return cli_usage_error(a->method->command, "both --train FILE and --test FILE are required");
-    if (a->folds && !a->shots)
-        return cli_usage_error(a->method->command, "--folds needs --shots: without it the whole training file "
-                                                   "is used once");
-    a->folds = a->shots ? (a->folds ? a->folds : 5) : 1;
+    if (a->folds && !a->per_class)
+        return cli_usage_error(a->method->command, "--folds needs --per-class: without it the whole training "
+                                                   "file is used once");
+    a->folds = a->per_class ? (a->folds ? a->folds : 3) : 1;
     return -1;
 }
 
@@ -274,7 +274,8 @@ typedef struct FoldResults {
     double (*scores)[SCORES];              /* [folds] */
 } FoldResults;
 
-/* Population standard deviation (numpy's default), as fold spreads are usually reported. */
+/* Mean and sample standard deviation (0 for one fold) of one score over the folds, as
+ * `maec eval finetune` reports them. */
 static void mean_std(const FoldResults *r, int score, double *mean, double *std)
 {
     double sum = 0.0, sum_sq = 0.0;
@@ -283,22 +284,22 @@ static void mean_std(const FoldResults *r, int score, double *mean, double *std)
     *mean = sum / (double)r->folds;
     for (size_t f = 0; f < r->folds; f++)
         sum_sq += (r->scores[f][score] - *mean) * (r->scores[f][score] - *mean);
-    *std = sqrt(sum_sq / (double)r->folds);
+    *std = r->folds > 1 ? sqrt(sum_sq / (double)(r->folds - 1)) : 0.0;
 }
 
+/* "accuracy", "accuracy_std", ... as `maec eval finetune`, then every fold's scores. */
 static void write_json_scores(FILE *out, const FoldResults *r)
 {
+    for (int s = 0; s < SCORES; s++) {
+        double mean, std;
+        mean_std(r, s, &mean, &std);
+        fprintf(out, "\"%s\":%.10g,\"%s_std\":%.10g,", score_keys[s], mean, score_keys[s], std);
+    }
     fprintf(out, "\"fold_scores\":[");
     for (size_t f = 0; f < r->folds; f++)
         fprintf(out, "%s{\"%s\":%.10g,\"%s\":%.10g,\"%s\":%.10g}", f ? "," : "", score_keys[0], r->scores[f][0],
                 score_keys[1], r->scores[f][1], score_keys[2], r->scores[f][2]);
-    fprintf(out, "],\"std\":{");
-    for (int s = 0; s < SCORES; s++) {
-        double mean, std;
-        mean_std(r, s, &mean, &std);
-        fprintf(out, "%s\"%s\":%.10g", s ? "," : "", score_keys[s], std);
-    }
-    fprintf(out, "},");
+    fprintf(out, "],");
 }
 
 static int write_json(const EvalArgs *a, const Features *train, const Features *test, const FoldResults *r,
@@ -316,13 +317,14 @@ static int write_json(const EvalArgs *a, const Features *train, const Features *
     json_write_string(out, train->source_checkpoint);
     fprintf(out, ",\"pooling\":");
     json_write_string(out, train->pooling);
-    fprintf(out, ",\"train_count\":%zu,\"dim\":%zu,\"shots\":%zu,\"folds\":%zu,\"seed\":%llu,\"options\":{",
-            r->train_count, train->dim, a->shots, r->folds, (unsigned long long)a->seed);
+    fprintf(out, ",\"train_count\":%zu,\"dim\":%zu,\"per_class\":%zu,\"folds\":%zu,\"seed\":%llu,\"options\":{",
+            r->train_count, train->dim, a->per_class, r->folds, (unsigned long long)a->seed);
     a->method->describe(out, a, true);
     fprintf(out, "},");
     write_json_scores(out, r);
+    fprintf(out, "\"pooled\":{");
     metrics_write_json(out, m, (const char *const *)test->class_names);
-    fprintf(out, "}\n");
+    fprintf(out, "}}\n");
     bool failed = ferror(out) != 0;
     if (to_stdout ? fflush(out) != 0 : fclose(out) != 0)
         failed = true;
@@ -350,26 +352,27 @@ static void print_report(const EvalArgs *a, const Features *train, const Feature
         return;
     printf("\n%s (", a->method->title);
     a->method->describe(stdout, a, false);
-    if (a->shots)
-        printf("; %zu shots per class, %zu folds, seed %llu", a->shots, r->folds, (unsigned long long)a->seed);
+    if (a->per_class)
+        printf("; %zu per class, %zu folds, seed %llu", a->per_class, r->folds, (unsigned long long)a->seed);
     printf(")\ntrain %s: %zu samples", train->path, train->count);
-    if (a->shots)
+    if (a->per_class)
         printf(", %zu of them in each fold", r->train_count);
     printf("; test %s: %zu samples; dimension %zu\n\n", test->path, test->count, train->dim);
-    if (a->shots)
+    if (a->per_class)
         print_folds(r);
     metrics_print(stdout, m, (const char *const *)test->class_names);
 }
 
-/* The training rows of one fold: --shots per class, drawn for the fold. */
+/* The training rows of one fold: --per-class samples of every class, drawn for the fold as
+ * `maec eval finetune` draws them, so both see the same samples for one seed and fold. */
 static int draw_fold(Features *subset, const Features *train, const EvalArgs *a, size_t fold, MaecError *err)
 {
-    size_t n = a->shots * train->num_classes, D = train->dim;
+    size_t n = a->per_class * train->num_classes, D = train->dim;
     size_t *chosen = xmalloc(n * sizeof *chosen, "few-shot draw");
-    if (fewshot_draw(chosen, train->labels, (const char *const *)train->class_names, a->seed, (uint32_t)fold,
-                     train->count, train->num_classes, a->shots, err)) {
+    if (fewshot_sample(chosen, train->labels, train->count, (int)train->num_classes, a->per_class, a->seed, (int)fold,
+                       err)) {
         free(chosen);
-        return error_prefix(err, "%s: --shots %zu", train->path, a->shots);
+        return error_prefix(err, "%s", train->path);
     }
     *subset = *train; /* borrows the names; owns the rows below */
     subset->count = n;
@@ -387,7 +390,7 @@ static int run_fold(FoldResults *r, const EvalArgs *a, const Features *train, co
                     MaecError *err)
 {
     int32_t *predicted = r->predicted + fold * r->test_count;
-    if (!a->shots) {
+    if (!a->per_class) {
         a->method->predict(predicted, train, test, a, fold);
     } else {
         Features subset;
@@ -428,7 +431,7 @@ static int evaluate(const EvalArgs *a, Features *train, Features *test, MaecErro
         log_warn("%s comes from checkpoint %s but %s from %s: is this the comparison you meant?", train->path,
                  train->source_checkpoint, test->path, test->source_checkpoint);
     FoldResults r = {.folds = a->folds, .test_count = test->count,
-                     .train_count = a->shots ? a->shots * train->num_classes : train->count};
+                     .train_count = a->per_class ? a->per_class * train->num_classes : train->count};
     r.truth = xmalloc(r.folds * r.test_count * sizeof *r.truth, "test labels");
     r.predicted = xmalloc(r.folds * r.test_count * sizeof *r.predicted, "predictions");
     r.scores = xmalloc(r.folds * sizeof *r.scores, "fold scores");

@@ -1,10 +1,8 @@
 /* Evaluation: metrics on hand-computed examples, kNN on a hand-made case where the temperature
- * decides, kNN and the linear probe on synthetic Gaussian clusters (near-perfect where the
- * classes separate, near chance where labels are random), and few-shot draws (stratified,
- * reproducible). */
+ * decides, and kNN and the linear probe on synthetic Gaussian clusters: near-perfect where the
+ * classes separate, near chance where labels are random. */
 #include "../testing.h"
 
-#include "maec/fewshot.h"
 #include "maec/knn.h"
 #include "maec/linprobe.h"
 #include "maec/metrics.h"
@@ -229,47 +227,6 @@ static void test_linprobe_constant_feature(void)
     samples_free(&s);
 }
 
-/* 3 classes of 10, 7 and 5 samples, interleaved, with unlabeled rows between. */
-static void fewshot_labels(int32_t *labels, size_t n)
-{
-    size_t left[3] = {10, 7, 5};
-    for (size_t i = 0, c = 0; i < n; i++, c = (c + 1) % 4)
-        labels[i] = c < 3 && left[c] > 0 ? (left[c]--, (int32_t)c) : -1;
-}
-
-static bool same_draw(const size_t *a, const size_t *b, size_t n) { return !memcmp(a, b, n * sizeof *a); }
-
-static void test_fewshot(void)
-{
-    const char *names[] = {"tumour", "stroma", "mucus"};
-    enum { N = 48, SHOTS = 4 };
-    int32_t labels[N];
-    fewshot_labels(labels, N);
-    size_t a[3 * SHOTS], b[3 * SHOTS], other_fold[3 * SHOTS], other_seed[3 * SHOTS];
-    MaecError err = {""};
-    CHECK(fewshot_draw(a, labels, names, 9, 0, N, 3, SHOTS, &err) == 0, "draw: %s", err.msg);
-    size_t per_class[3] = {0, 0, 0};
-    bool increasing = true;
-    for (size_t i = 0; i < 3 * SHOTS; i++) {
-        CHECK(labels[a[i]] >= 0, "sample %zu is unlabeled", a[i]);
-        if (labels[a[i]] >= 0)
-            per_class[labels[a[i]]]++;
-        increasing = increasing && (i == 0 || a[i] > a[i - 1]);
-    }
-    CHECK(per_class[0] == SHOTS && per_class[1] == SHOTS && per_class[2] == SHOTS, "stratified: %zu %zu %zu",
-          per_class[0], per_class[1], per_class[2]);
-    CHECK(increasing, "indices are distinct and in increasing order");
-    fewshot_draw(b, labels, names, 9, 0, N, 3, SHOTS, &err);
-    fewshot_draw(other_fold, labels, names, 9, 1, N, 3, SHOTS, &err);
-    fewshot_draw(other_seed, labels, names, 10, 0, N, 3, SHOTS, &err);
-    CHECK(same_draw(a, b, 3 * SHOTS), "the same seed and fold give the same draw");
-    CHECK(!same_draw(a, other_fold, 3 * SHOTS), "another fold gives another draw");
-    CHECK(!same_draw(a, other_seed, 3 * SHOTS), "another seed gives another draw");
-    size_t big[3 * 6];
-    CHECK(fewshot_draw(big, labels, names, 9, 0, N, 3, 6, &err) != 0 && strstr(err.msg, "class 2 (mucus) has 5"),
-          "too few samples of a class: %s", err.msg);
-}
-
 int main(void)
 {
     parallel_init(2);
@@ -281,7 +238,6 @@ int main(void)
     test_linprobe_clusters();
     test_linprobe_deterministic();
     test_linprobe_constant_feature();
-    test_fewshot();
     parallel_shutdown();
     return test_summary("test_eval");
 }
