@@ -29,9 +29,12 @@ import json, sys
 r = json.load(open(sys.argv[1]))
 assert r["method"] == "knn" and r["options"] == {"k": 20, "temperature": 0.07}, r
 assert r["source_checkpoint"] == "synthetic" and r["pooling"] == "cls", r
-assert r["count"] == 400 and r["train_count"] == 800 and r["dim"] == 16, r
-assert [c["name"] for c in r["classes"]] == ["tumour", "stroma", "lymphocytes", "mucus"], r
-assert sum(map(sum, r["confusion"])) == 400 and sum(c["support"] for c in r["classes"]) == 400, r
+assert r["per_class"] == 0 and r["folds"] == 1 and r["accuracy_std"] == 0 and len(r["fold_scores"]) == 1, r
+p = r["pooled"]
+assert p["count"] == 400 and r["train_count"] == 800 and r["dim"] == 16, r
+assert p["accuracy"] == r["accuracy"] == r["fold_scores"][0]["accuracy"], r
+assert [c["name"] for c in p["classes"]] == ["tumour", "stroma", "lymphocytes", "mucus"], r
+assert sum(map(sum, p["confusion"])) == 400 and sum(c["support"] for c in p["classes"]) == 400, r
 PY
 run_ok "$MAEC" eval knn --train train-random.h5 --test test-random.h5 --k 10 --temperature 0.1 --json knn-random.json -q
 [ -z "$out" ] || fail "--quiet printed: $out"
@@ -61,11 +64,36 @@ run_ok "$MAEC" eval linprobe --train train.h5 --test test.h5 --epochs 3 --batch 
 expect_in "$out" '"seed":5'
 echo "linear probe accuracy: separated $(json_value probe.json accuracy), random labels $(json_value probe-random.json accuracy)"
 
+# ---- few labels: stratified draws per fold, mean and std, reproducible for a seed ----
+run_ok "$MAEC" eval knn --train train.h5 --test test.h5 --per-class 10 --folds 5 --json few.json
+expect_in "$out" "fold 5/5"
+expect_in "$out" "mean +- std"
+at_least few.json accuracy 0.9
+"$py" - few.json <<'PY' || fail "few.json does not hold the promised members"
+import json, sys
+r = json.load(open(sys.argv[1]))
+assert r["per_class"] == 10 and r["folds"] == 5 and r["train_count"] == 40, r
+assert len(r["fold_scores"]) == 5 and r["accuracy_std"] > 0 and r["macro_f1_std"] > 0, r
+p = r["pooled"]
+assert p["count"] == 5 * 400 and sum(map(sum, p["confusion"])) == 2000, r
+mean = sum(f["accuracy"] for f in r["fold_scores"]) / 5
+assert abs(mean - r["accuracy"]) < 1e-9 and abs(mean - p["accuracy"]) < 1e-9, r  # one test set: pooled = mean
+PY
+echo "kNN with 10 labels per class, 5 folds: accuracy $(json_value few.json accuracy) +- $(json_value few.json accuracy_std)"
+run_ok "$MAEC" eval linprobe --train hard-train.h5 --test hard-test.h5 --per-class 5 --epochs 10 --json few-a.json -q
+run_ok "$MAEC" eval linprobe --train hard-train.h5 --test hard-test.h5 --per-class 5 --epochs 10 --json few-b.json -q
+cmp -s few-a.json few-b.json || fail "two few-shot runs with one seed differ"
+run_ok "$MAEC" eval linprobe --train hard-train.h5 --test hard-test.h5 --per-class 5 --epochs 10 --seed 1 --json few-c.json -q
+cmp -s few-a.json few-c.json && fail "another --seed gave the same few-shot report"
+run_fails 1 "train.h5: class 0 has" "$MAEC" eval knn --train train.h5 --test test.h5 --per-class 500
+run_fails 2 "--folds needs --per-class" "$MAEC" eval knn --train train.h5 --test test.h5 --folds 3
+
 # ---- unlabeled samples are left out, with a warning ----
 make some-unlabeled.h5 --count 400 --sample-seed 2 --unlabeled 0.25
 run_ok "$MAEC" eval knn --train train.h5 --test some-unlabeled.h5 --json part.json -q
 expect_in "$err" "unlabeled samples (label -1) left out"
-at_most part.json count 399
+"$py" -c 'import json, sys; sys.exit(json.load(open(sys.argv[1]))["pooled"]["count"] >= 400)' part.json ||
+  fail "the unlabeled test samples were scored"
 
 # ---- features of another checkpoint: a warning ----
 make other-checkpoint.h5 --count 100 --sample-seed 2 --checkpoint runs/b/checkpoint-00010.h5
