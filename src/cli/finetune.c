@@ -188,6 +188,15 @@ static void print_summary(const FinetuneArgs *a, const FoldResult *r, int folds)
     }
 }
 
+/* The class names of ds, for the metrics printers (free the array, not the names). */
+static const char **class_names_of(const Dataset *ds)
+{
+    const char **names = xcalloc((size_t)dataset_num_classes(ds) + 1, sizeof *names, "class names");
+    for (int k = 0; k < dataset_num_classes(ds); k++)
+        names[k] = dataset_class_name(ds, k);
+    return names;
+}
+
 static int write_json(const FinetuneArgs *a, const FoldResult *r, int folds, const Metrics *last,
                       const Dataset *test, MaecError *err)
 {
@@ -207,9 +216,7 @@ static int write_json(const FinetuneArgs *a, const FoldResult *r, int folds, con
     for (int f = 0; f < folds; f++)
         fprintf(out, "%s%.6f", f ? "," : "", r[f].accuracy);
     fprintf(out, "],\"last_fold\":{");
-    const char **names = xcalloc((size_t)dataset_num_classes(test), sizeof *names, "class names");
-    for (int k = 0; k < dataset_num_classes(test); k++)
-        names[k] = dataset_class_name(test, k);
+    const char **names = class_names_of(test);
     metrics_write_json(out, last, names);
     free(names);
     fprintf(out, "}}\n");
@@ -228,9 +235,7 @@ static int run(const FinetuneArgs *a, const Pretrained *p, Dataset *train, Datas
     }
     if (!rc) {
         if (!a->quiet) {
-            const char **names = xcalloc((size_t)dataset_num_classes(test), sizeof *names, "class names");
-            for (int k = 0; k < dataset_num_classes(test); k++)
-                names[k] = dataset_class_name(test, k);
+            const char **names = class_names_of(test);
             printf("last fold:\n");
             metrics_print(stdout, &m, names);
             free(names);

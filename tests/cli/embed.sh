@@ -35,6 +35,16 @@ PY
 "$MAEC" eval knn --train "$work/one.h5" --test "$work/one.h5" >"$work/knn.txt" 2>&1 && ok "eval knn reads the features" ||
   { fail "eval knn on embedded features"; cat "$work/knn.txt"; }
 
+# maec eval finetune end to end: a short run writes its report; --random-init trains from scratch.
+"$MAEC" eval finetune "$ckpt" --train "$work/data.h5" --test "$work/data.h5" --per-class 2 --folds 2 \
+  --epochs 2 -q --json "$work/ft.json" >"$work/ft.txt" 2>&1 || { fail "eval finetune"; cat "$work/ft.txt"; }
+py "$work/ft.json" <<'PY' && ok "eval finetune report" || fail "eval finetune report"
+import sys, json
+d = json.load(open(sys.argv[1]))
+assert d["method"] == "finetune" and d["folds"] == 2 and len(d["fold_accuracy"]) == 2
+assert 0 <= d["accuracy"] <= 1 and "confusion" in d["last_fold"]
+PY
+
 expect() { # name, text, command...
   local name=$1 text=$2; shift 2
   if "$@" >"$work/out" 2>"$work/err"; then fail "$name: exit status 0"; return; fi
@@ -46,6 +56,9 @@ expect "not a checkpoint" "not a maec checkpoint" "$MAEC" embed "$work/data.h5" 
 expect "missing checkpoint" "absent.h5" "$MAEC" embed "$work/absent.h5" "$work/data.h5" -o "$work/x.h5"
 expect "missing output option" "-o FEATURES.h5" "$MAEC" embed "$ckpt" "$work/data.h5"
 expect "bad pool" "--pool" "$MAEC" embed "$ckpt" "$work/data.h5" -o "$work/x.h5" --pool max
+expect "finetune: channel mismatch" "channels" "$MAEC" eval finetune "$ckpt" --train "$work/gray.h5" --test "$work/gray.h5"
+expect "finetune: too few per class" "fewer than" "$MAEC" eval finetune "$ckpt" --train "$work/data.h5" --test "$work/data.h5" --per-class 50 --epochs 1
+expect "finetune: missing --test" "--test DATA" "$MAEC" eval finetune "$ckpt" --train "$work/data.h5"
 expect "2 ranks, channel mismatch" "channels" mpiexec -n 2 "$MAEC" embed "$ckpt" "$work/gray.h5" -o "$work/x.h5"
 
 echo "$failures failed"
