@@ -1,10 +1,11 @@
 #!/bin/bash
 # maec prep on the real inputs of ../shared/data: NCT-CRC-HE tiles (TIFF, PackBits) and two
 # Aperio slides (JPEG and JPEG 2000). Skipped (exit 77) when the folder is absent.
+# MAEC_SHARED_DATA points elsewhere (e.g. for a checkout that is not beside shared/).
 set -uo pipefail
-data=$(cd "$MAEC_SOURCE_ROOT/.." && pwd)/shared/data
+data=${MAEC_SHARED_DATA:-$(cd "$MAEC_SOURCE_ROOT/.." && pwd)/shared/data}
 if [ ! -d "$data" ]; then
-  echo "skipped: $data is absent (it holds the real test images; see DESIGN.md)"
+  echo "skipped: $data is absent (it holds the real test images; see DESIGN.md; set MAEC_SHARED_DATA)"
   exit 77
 fi
 source "$(dirname "$0")/../cli/lib.sh"
