@@ -25,11 +25,12 @@ rm -rf "$run" # the demo's own folder: each demo run starts fresh
 mpiexec -n 2 "$maec" train jobs/fashion-mnist.yaml --set checkpoint.dir="$run" "${steps[@]}"
 ckpt=$(ls "$run"/checkpoint-*.h5 | tail -1)
 
-say "3/6: features of the pretrained and of a randomly initialised encoder"
+say "3/6: features (mean of the patch tokens) of the pretrained and of a randomly initialised encoder"
 for init in pretrained random; do
   extra=(); [ "$init" = random ] && extra=(--random-init)
   for split in train test; do
-    mpiexec -n 2 "$maec" embed "$ckpt" "data/fashion-mnist-$split.h5" -o "$run/$init-$split.h5" -q "${extra[@]}"
+    mpiexec -n 2 "$maec" embed "$ckpt" "data/fashion-mnist-$split.h5" -o "$run/$init-$split.h5" -q \
+      --pool mean "${extra[@]}"
   done
 done
 
