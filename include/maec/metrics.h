@@ -31,4 +31,8 @@ void metrics_print(FILE *out, const Metrics *m, const char *const *class_names);
  * a command can add its own members around them. */
 void metrics_write_json(FILE *out, const Metrics *m, const char *const *class_names);
 
+/* Mean and sample standard deviation (0 for n = 1) of n values stride doubles apart: one score
+ * over the folds of a few-label evaluation. */
+void metrics_mean_std(const double *values, size_t n, size_t stride, double *mean, double *std);
+
 #endif

@@ -274,17 +274,9 @@ typedef struct FoldResults {
     double (*scores)[SCORES];              /* [folds] */
 } FoldResults;
 
-/* Mean and sample standard deviation (0 for one fold) of one score over the folds, as
- * `maec eval finetune` reports them. */
 static void mean_std(const FoldResults *r, int score, double *mean, double *std)
 {
-    double sum = 0.0, sum_sq = 0.0;
-    for (size_t f = 0; f < r->folds; f++)
-        sum += r->scores[f][score];
-    *mean = sum / (double)r->folds;
-    for (size_t f = 0; f < r->folds; f++)
-        sum_sq += (r->scores[f][score] - *mean) * (r->scores[f][score] - *mean);
-    *std = r->folds > 1 ? sqrt(sum_sq / (double)(r->folds - 1)) : 0.0;
+    metrics_mean_std(&r->scores[0][score], r->folds, SCORES, mean, std);
 }
 
 /* "accuracy", "accuracy_std", ... as `maec eval finetune`, then every fold's scores. */

@@ -160,15 +160,10 @@ static int run_fold(const FinetuneArgs *a, const Pretrained *p, Dataset *train, 
     return rc;
 }
 
+/* One score over the folds: FoldResult is a run of doubles, so a score is a strided column. */
 static void mean_std(const FoldResult *r, int n, size_t field, double *mean, double *sd)
 {
-    double s = 0, s2 = 0;
-    for (int i = 0; i < n; i++) {
-        double x = *(const double *)((const char *)&r[i] + field);
-        s += x, s2 += x * x;
-    }
-    *mean = s / n;
-    *sd = n > 1 ? sqrt(fmax(0, (s2 - s * s / n) / (n - 1))) : 0;
+    metrics_mean_std((const double *)((const char *)r + field), (size_t)n, sizeof *r / sizeof(double), mean, sd);
 }
 
 static const struct { const char *name; size_t field; } summary_fields[] = {

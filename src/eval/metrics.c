@@ -4,6 +4,7 @@
 #include "maec/json.h"
 
 #include <stdlib.h>
+#include <math.h>
 #include <string.h>
 
 /* Longest class name shown in the tables; longer ones are cut, the JSON keeps them whole. */
@@ -132,4 +133,15 @@ void metrics_write_json(FILE *out, const Metrics *m, const char *const *names)
         fputc(']', out);
     }
     fputc(']', out);
+}
+
+void metrics_mean_std(const double *values, size_t n, size_t stride, double *mean, double *std)
+{
+    double sum = 0.0, sum_sq = 0.0;
+    for (size_t i = 0; i < n; i++)
+        sum += values[i * stride];
+    *mean = sum / (double)n;
+    for (size_t i = 0; i < n; i++)
+        sum_sq += (values[i * stride] - *mean) * (values[i * stride] - *mean);
+    *std = n > 1 ? sqrt(sum_sq / (double)(n - 1)) : 0.0;
 }
