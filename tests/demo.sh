@@ -68,7 +68,7 @@ print(f"|---|---|---|---|")
 for label, name in [("kNN (k=20)", "knn"), ("linear probe", "linprobe"),
                     ("fine-tune, 10 labels/class (3 folds)", "finetune")]:
     (p, ps), (r, rs) = acc(f"{name}-pretrained"), acc(f"{name}-random")
-    spread = lambda s: f" +- {100 * s:.1f}" if s is not None else ""
+    spread = lambda s: f" +- {100 * s:.1f}" if name == "finetune" else ""
     print(f"| {label} | {100 * p:.1f}%{spread(ps)} | {100 * r:.1f}%{spread(rs)} | {100 * (p - r):+.1f} points |")
 print(f"\n(demo total {seconds // 60} min {seconds % 60} s; details in {run}/)")
 PY
