@@ -68,6 +68,7 @@ typedef struct JobOptim {
 typedef struct JobDist {
     JobDistMode mode;
     double bucket_mb;
+    bool overlap;
 } JobDist;
 
 typedef struct JobCheckpoint {

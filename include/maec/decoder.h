@@ -44,8 +44,9 @@ void decoder_acts_free(DecoderActs *acts);
 void decoder_forward(const Decoder *dec, DecoderActs *acts, const float *latent,
                      const int32_t *ids_shuffle, size_t n_keep, size_t B);
 /* dpred [B, 1+L, ppC] (row 0 ignored): gradient at acts->pred. Accumulates dlatent
- * [B, 1+n_keep, D] and the parameter gradients. */
+ * [B, 1+n_keep, D] and the parameter gradients, telling ready (may be NULL) as they become final. */
 void decoder_backward(const Decoder *dec, DecoderActs *acts, const float *latent, const float *dpred,
-                      float *dlatent, const int32_t *ids_shuffle, size_t n_keep, size_t B);
+                      float *dlatent, const int32_t *ids_shuffle, size_t n_keep, size_t B,
+                      const GradReady *ready);
 
 #endif

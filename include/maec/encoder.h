@@ -48,7 +48,9 @@ void encoder_acts_free(EncoderActs *acts);
  * [B, 1+n, D], token 0 the CLS token. */
 void encoder_forward(const Encoder *enc, EncoderActs *acts, const float *images, const int32_t *ids,
                      size_t ids_stride, size_t B, size_t n);
-/* dout [B, 1+n, D]: gradient at acts->stack.out. Accumulates the parameter gradients. */
-void encoder_backward(const Encoder *enc, EncoderActs *acts, const float *dout, size_t B, size_t n);
+/* dout [B, 1+n, D]: gradient at acts->stack.out. Accumulates the parameter gradients, telling
+ * ready (may be NULL) as they become final. */
+void encoder_backward(const Encoder *enc, EncoderActs *acts, const float *dout, size_t B, size_t n,
+                      const GradReady *ready);
 
 #endif

@@ -56,9 +56,10 @@ void mae_acts_free(MaeActs *acts);
  * Returns the loss; the prediction is in acts->dec.pred and the encoder output in
  * acts->enc.stack.out. */
 double mae_forward(const Mae *mae, MaeActs *acts, const float *images, const int32_t *ids_shuffle, size_t B);
-/* As mae_forward, then accumulates grad_scale * d loss / d params into mae->grads. */
+/* As mae_forward, then accumulates grad_scale * d loss / d params into mae->grads, telling ready
+ * (may be NULL) as they become final: from the end of the buffer down to its start. */
 double mae_forward_backward(const Mae *mae, MaeActs *acts, const float *images, const int32_t *ids_shuffle,
-                            size_t B, float grad_scale);
+                            size_t B, float grad_scale, const GradReady *ready);
 
 /* pixels [B, L, ppC] (patchify order): the prediction of mae_forward on images, in the images'
  * own units. With norm_pix_loss the prediction is of normalised patches, so each is mapped back

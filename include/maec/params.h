@@ -44,4 +44,19 @@ void param_table_free(ParamTable *table);
 /* Formats "name [d0, d1, ...]" into buf. */
 void param_shape_string(const ParamTensor *t, char *buf, size_t size);
 
+/* What a backward pass tells as it goes: every gradient from `from` to the end of the flat
+ * gradient buffer is final. Backward passes report in reverse table order, so data-parallel
+ * training can reduce those gradients while the earlier layers are still computed. */
+typedef struct GradReady {
+    void (*notify)(void *ctx, const float *from);
+    void *ctx;
+} GradReady;
+
+/* Calls ready->notify unless ready is NULL (no one listening). */
+static inline void grad_ready(const GradReady *ready, const float *from)
+{
+    if (ready)
+        ready->notify(ready->ctx, from);
+}
+
 #endif

@@ -65,8 +65,9 @@ void transformer_acts_free(TransformerActs *acts);
 /* in[B,T,C] -> acts->out[B,T,C]. B, T at most the capacity of acts. */
 void transformer_forward(const Transformer *tr, TransformerActs *acts, const float *in, size_t B, size_t T);
 /* dout[B,T,C] is the gradient at acts->out. Accumulates din[B,T,C] (+=) and the parameter
- * gradients (+=). in is the forward input. */
+ * gradients (+=). in is the forward input. Tells ready (may be NULL) after the final norm and after
+ * each block, from the last block down. */
 void transformer_backward(const Transformer *tr, TransformerActs *acts, const float *in,
-                          const float *dout, float *din, size_t B, size_t T);
+                          const float *dout, float *din, size_t B, size_t T, const GradReady *ready);
 
 #endif

@@ -68,6 +68,7 @@ typedef struct Trainer {
     float *m, *v;         /* AdamW state for [lo, hi) */
     float *grad_shard;    /* ZeRO: the reduced gradients of [lo, hi) */
     float *grad_scratch;  /* ZeRO-2 with accumulation: one micro-step's reduced shard */
+    GradSync sync;        /* gradient reduction, overlapped with the backward pass */
     long step;            /* the next optimizer step to run */
     long stop_at;         /* stop (as on a signal) after this step; 0: never */
     AugmentConfig input;  /* the augmentation and normalisation of the training images */
@@ -259,6 +260,9 @@ static void trainer_alloc_state(Trainer *t)
     }
     t->m = xcalloc(t->hi - t->lo, sizeof(float), "AdamW m");
     t->v = xcalloc(t->hi - t->lo, sizeof(float), "AdamW v");
+    size_t bucket = (size_t)(t->cfg.dist.bucket_mb * 1024 * 1024 / sizeof(float));
+    gradsync_init(&t->sync, t->mode == DIST_ALLREDUCE ? GRADSYNC_ALLREDUCE : GRADSYNC_REDUCE_SCATTER,
+                  t->mae.grads, padded, bucket > 0 ? bucket : 1, t->grad_shard, t->grad_scratch);
 }
 
 static int trainer_setup(Trainer *t, MaecError *err)
@@ -399,41 +403,32 @@ typedef struct StepResult {
     double loss, grad_norm, lr, data_wait;
 } StepResult;
 
-/* Forward and backward over the step's micro-batches; returns this rank's mean loss. In ZeRO-2
- * each micro-step's gradients are reduced into the owned shard at once, so the full gradient
- * buffer is only a workspace. */
+/* Forward and backward over the step's micro-batches, the gradients averaged over ranks as the
+ * backward passes finish them; returns this rank's mean loss. A micro-step's gradients are
+ * reduced if they are the step's last, and in ZeRO-2 every micro-step's (into the owned shard,
+ * so that the full gradient buffer is only a workspace). */
 static double accumulate_gradients(Trainer *t, Prefetch *pf, double *data_wait)
 {
     const int accum = t->plan.accum;
+    const GradReady ready = {gradsync_ready, &t->sync};
     double loss = 0;
     memset(t->mae.grads, 0, t->mae.table.padded * sizeof(float));
     for (int micro = 0; micro < accum; micro++) {
         double waited = 0;
         Batch *b = prefetch_next(pf, &waited);
         *data_wait += waited;
-        loss += mae_forward_backward(&t->mae, &t->acts, b->images, b->masks, b->n, 1.0f / (float)accum) / accum;
+        bool reduce = micro + 1 == accum || t->mode == DIST_ZERO2;
+        if (reduce)
+            gradsync_begin(&t->sync, micro > 0 && t->mode == DIST_ZERO2);
+        loss += mae_forward_backward(&t->mae, &t->acts, b->images, b->masks, b->n, 1.0f / (float)accum,
+                                     reduce && t->cfg.dist.overlap ? &ready : NULL) / accum;
         prefetch_release(pf);
-        if (t->mode == DIST_ZERO2) {
-            grads_reduce_scatter_mean(t->mae.grads, t->grad_shard, t->mae.table.padded, micro > 0, t->grad_scratch);
-            if (micro + 1 < accum)
-                memset(t->mae.grads, 0, t->mae.table.padded * sizeof(float));
-        }
+        if (reduce)
+            gradsync_finish(&t->sync);
+        if (t->mode == DIST_ZERO2 && micro + 1 < accum)
+            memset(t->mae.grads, 0, t->mae.table.padded * sizeof(float));
     }
     return loss;
-}
-
-/* Averages the gradients over ranks; returns the owned part [lo, hi), indexed from lo. */
-static float *synchronise_gradients(Trainer *t)
-{
-    size_t padded = t->mae.table.padded;
-    if (t->mode == DIST_ALLREDUCE) {
-        size_t bucket = (size_t)(t->cfg.dist.bucket_mb * 1024 * 1024 / sizeof(float));
-        grads_allreduce_mean(t->mae.grads, padded, bucket > 0 ? bucket : 1);
-        return t->mae.grads;
-    }
-    if (t->mode == DIST_ZERO1)
-        grads_reduce_scatter_mean(t->mae.grads, t->grad_shard, padded, 0, NULL);
-    return t->grad_shard;
 }
 
 /* torch.nn.utils.clip_grad_norm_: scale by max_norm / (norm + 1e-6) when that is below 1. */
@@ -454,7 +449,7 @@ static StepResult train_step(Trainer *t, Prefetch *pf)
     r.loss = accumulate_gradients(t, pf, &r.data_wait);
     dist_allreduce_sum_double(&r.loss, 1);
     r.loss /= t->plan.world;
-    float *g = synchronise_gradients(t);
+    float *g = t->mode == DIST_ALLREDUCE ? t->mae.grads : t->grad_shard; /* [lo, hi), indexed from lo */
     r.grad_norm = clip_gradients(t, g);
     if (!isfinite(r.loss) || !isfinite(r.grad_norm))
         return r; /* the caller stops before the update spoils the parameters */
@@ -563,6 +558,7 @@ static void trainer_free(Trainer *t)
     sampler_free(&t->sampler);
     if (t->data)
         dataset_close(t->data);
+    gradsync_free(&t->sync);
     free(t->m), free(t->v), free(t->grad_shard), free(t->grad_scratch), free(t->config_yaml);
     config_free(&t->cfg);
 }

@@ -171,7 +171,7 @@ static void backward(Classifier *c, size_t B)
     memset(c->dout, 0, B * T * D * sizeof(float));
     for (size_t b = 0; b < B; b++)
         meanpool_backward(c->dout + (b * T + 1) * D, c->dpooled + b * D, 1, L, D);
-    encoder_backward(&c->enc, &c->acts, c->dout, B, L);
+    encoder_backward(&c->enc, &c->acts, c->dout, B, L, NULL);
 }
 
 /* main_finetune.py's param_groups_lrd: patch embedding and CLS token are layer 0, block i is

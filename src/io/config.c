@@ -145,6 +145,9 @@ static const Key keys[] = {
          "state; `zero1`: optimizer state sharded across ranks; `zero2`: gradients sharded too"),
     FLOAT("dist.bucket_mb", dist.bucket_mb, 0, 4096, OPEN_MIN, "4", "Gradient message size in MiB: "
           "larger means fewer messages, smaller means communication starts earlier in the backward pass"),
+    BOOL("dist.overlap", dist.overlap, "true", "Start reducing each bucket of gradients as soon as the "
+         "backward pass has finished it, while it computes the layers below; the result is the same "
+         "either way"),
 
     SECTION("checkpoint", "Where and when the run is saved. A checkpoint holds the model, the optimizer "
             "state, the position in the data and this configuration."),

@@ -103,14 +103,16 @@ void decoder_forward(const Decoder *dec, DecoderActs *acts, const float *latent,
 }
 
 void decoder_backward(const Decoder *dec, DecoderActs *acts, const float *latent, const float *dpred,
-                      float *dlatent, const int32_t *ids_shuffle, size_t n_keep, size_t B)
+                      float *dlatent, const int32_t *ids_shuffle, size_t n_keep, size_t B,
+                      const GradReady *ready)
 {
     const size_t Dd = dec->dim, L = dec->num_patches, T = 1 + L, K = 1 + n_keep;
     memset(acts->dstack, 0, B * T * Dd * sizeof(float));
     linear_backward(acts->dstack, dec->dpred_w, dec->dpred_b, dpred, acts->stack.out, dec->pred_w, B * T, Dd,
                     dec->patch_dim);
+    grad_ready(ready, dec->dpred_w);
     memset(acts->dtokens, 0, B * T * Dd * sizeof(float));
-    transformer_backward(&dec->blocks, &acts->stack, acts->tokens, acts->dstack, acts->dtokens, B, T);
+    transformer_backward(&dec->blocks, &acts->stack, acts->tokens, acts->dstack, acts->dtokens, B, T, ready);
     for (size_t b = 0; b < B; b++) {
         const float *dtok = acts->dtokens + b * T * Dd;
         float *demb = acts->embedded + b * K * Dd;
@@ -126,4 +128,5 @@ void decoder_backward(const Decoder *dec, DecoderActs *acts, const float *latent
     }
     linear_backward(dlatent, dec->dembed_w, dec->dembed_b, acts->embedded, latent, dec->embed_w, B * K,
                     dec->enc_dim, Dd);
+    grad_ready(ready, dec->dmask_token); /* the decoder's first tensor in the table */
 }

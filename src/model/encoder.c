@@ -91,11 +91,12 @@ void encoder_forward(const Encoder *enc, EncoderActs *acts, const float *images,
     transformer_forward(&enc->blocks, &acts->stack, acts->tokens, B, T);
 }
 
-void encoder_backward(const Encoder *enc, EncoderActs *acts, const float *dout, size_t B, size_t n)
+void encoder_backward(const Encoder *enc, EncoderActs *acts, const float *dout, size_t B, size_t n,
+                      const GradReady *ready)
 {
     const size_t D = enc->dim, T = 1 + n;
     memset(acts->dtokens, 0, B * T * D * sizeof(float));
-    transformer_backward(&enc->blocks, &acts->stack, acts->tokens, dout, acts->dtokens, B, T);
+    transformer_backward(&enc->blocks, &acts->stack, acts->tokens, dout, acts->dtokens, B, T, ready);
     for (size_t b = 0; b < B; b++) {
         const float *dtok = acts->dtokens + b * T * D;
         for (size_t d = 0; d < D; d++)
@@ -104,4 +105,5 @@ void encoder_backward(const Encoder *enc, EncoderActs *acts, const float *dout, 
     }
     linear_backward(NULL, enc->dpatch_w, enc->dpatch_b, acts->embedded, acts->patches, enc->patch_w,
                     B * n, enc->patch_dim, D);
+    grad_ready(ready, enc->dcls); /* the encoder's first tensor in the table */
 }

@@ -217,7 +217,7 @@ static void block_backward(const BlockParams *w, const BlockParams *g, BlockActs
 }
 
 void transformer_backward(const Transformer *tr, TransformerActs *acts, const float *in,
-                          const float *dout, float *din, size_t B, size_t T)
+                          const float *dout, float *din, size_t B, size_t T, const GradReady *ready)
 {
     const TransformerShape *s = &tr->shape;
     const size_t M = B * T, C = s->dim;
@@ -225,12 +225,14 @@ void transformer_backward(const Transformer *tr, TransformerActs *acts, const fl
         memset(acts->dx, 0, M * C * sizeof(float));
         layernorm_backward(acts->dx, tr->dnorm_w, tr->dnorm_b, dout, acts->blocks[s->depth - 1].out,
                            tr->norm_w, acts->norm_mean, acts->norm_rstd, M, C);
+        grad_ready(ready, tr->dnorm_w);
     } else {
         memcpy(acts->dx, dout, M * C * sizeof(float));
     }
     for (size_t l = s->depth; l-- > 0;) {
         const float *x = l ? acts->blocks[l - 1].out : in;
         block_backward(&tr->w[l], &tr->g[l], &acts->blocks[l], acts, x, s, B, T);
+        grad_ready(ready, tr->g[l].norm1_w); /* the block's first tensor in the table */
     }
     for (size_t i = 0; i < M * C; i++)
         din[i] += acts->dx[i];

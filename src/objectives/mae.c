@@ -151,14 +151,14 @@ double mae_forward(const Mae *mae, MaeActs *acts, const float *images, const int
 }
 
 double mae_forward_backward(const Mae *mae, MaeActs *acts, const float *images, const int32_t *ids_shuffle,
-                            size_t B, float grad_scale)
+                            size_t B, float grad_scale, const GradReady *ready)
 {
     run_forward(mae, acts, images, ids_shuffle, B);
     double loss = masked_loss(mae, acts, ids_shuffle, B, acts->dpred, grad_scale);
     memset(acts->dlatent, 0, B * (1 + mae->keep) * mae->enc.dim * sizeof(float));
     decoder_backward(&mae->dec, &acts->dec, acts->enc.stack.out, acts->dpred, acts->dlatent, ids_shuffle,
-                     mae->keep, B);
-    encoder_backward(&mae->enc, &acts->enc, acts->dlatent, B, mae->keep);
+                     mae->keep, B, ready);
+    encoder_backward(&mae->enc, &acts->enc, acts->dlatent, B, mae->keep, ready);
     return loss;
 }
 

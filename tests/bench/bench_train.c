@@ -2,11 +2,13 @@
  * ceiling measured in the same run.
  *
  *   [mpiexec -n R] bench_train CONFIG [--steps 20] [--warmup 3] [--threads N] [--bucket-kib 4096]
+ *                              [--overlap 1]
  *
  * CONFIG: mnist-tiny, pathology-tiny, pathology-small. The global batch is the configuration's,
  * split over R ranks. Each step is what `maec train` runs per step without the data path:
- * forward + backward, gradient all-reduce, AdamW (images in memory; the data wait of the real
- * pipeline is in maec train's metrics). Reported: images/s from the median step, the split into
+ * forward + backward, gradient all-reduce (overlapped with the backward pass unless --overlap 0),
+ * AdamW (images in memory; the data wait of the real pipeline is in maec train's metrics).
+ * Communication is the time spent waiting for the all-reduce after the backward pass. Reported: images/s from the median step, the split into
  * forward, backward, optimizer and communication (medians), achieved GFLOP/s of the matrix
  * products, peak RSS, and the ceiling: FLOPs per image over the rate of sgemm on the model's own
  * product shapes. The last line is one `key=value` record for scripts. Nothing passes or fails. */
@@ -96,17 +98,18 @@ static void random_images(float *x, size_t n)
 static void usage_exit(void)
 {
     fprintf(stderr, "usage: [mpiexec -n R] bench_train mnist-tiny|pathology-tiny|pathology-small "
-                    "[--steps N] [--warmup N] [--threads N] [--bucket-kib N]\n");
+                    "[--steps N] [--warmup N] [--threads N] [--bucket-kib N] [--overlap 0|1]\n");
     exit(2);
 }
 
-static const BenchConfig *parse(int argc, char **argv, int *steps, int *warmup, int *threads, int *bucket_kib)
+static const BenchConfig *parse(int argc, char **argv, int *steps, int *warmup, int *threads, int *bucket_kib,
+                                int *overlap)
 {
     const BenchConfig *cfg = NULL;
     for (int i = 1; i < argc; i++) {
         int *target = !strcmp(argv[i], "--steps") ? steps : !strcmp(argv[i], "--warmup") ? warmup
                       : !strcmp(argv[i], "--threads") ? threads : !strcmp(argv[i], "--bucket-kib") ? bucket_kib
-                      : NULL;
+                      : !strcmp(argv[i], "--overlap") ? overlap : NULL;
         if (target && i + 1 < argc) {
             *target = atoi(argv[++i]);
             continue;
@@ -117,7 +120,7 @@ static const BenchConfig *parse(int argc, char **argv, int *steps, int *warmup, 
         if (!cfg)
             usage_exit();
     }
-    if (!cfg || *steps < 1 || *warmup < 0 || *threads < 1 || *bucket_kib < 1)
+    if (!cfg || *steps < 1 || *warmup < 0 || *threads < 1 || *bucket_kib < 1 || *overlap < 0 || *overlap > 1)
         usage_exit();
     return cfg;
 }
@@ -125,7 +128,7 @@ static const BenchConfig *parse(int argc, char **argv, int *steps, int *warmup, 
 /* One training step; t[phase] gets its seconds. Forward alone is timed by a separate forward
  * pass, so backward = (forward + backward) - forward. */
 static void timed_step(Mae *mae, MaeActs *acts, const float *images, int32_t *ids, size_t *samples, size_t B,
-                       float *m, float *v, long step, size_t bucket, double *t, double *flops)
+                       float *m, float *v, long step, GradSync *sync, bool overlap, double *t, double *flops)
 {
     for (size_t b = 0; b < B; b++)
         samples[b] = (size_t)(step * 1000 + dist_rank()) * B + b;
@@ -135,10 +138,12 @@ static void timed_step(Mae *mae, MaeActs *acts, const float *images, int32_t *id
     double t1 = now_seconds(), c1 = cpu_seconds();
     memset(mae->grads, 0, mae->table.padded * sizeof(float));
     double f0 = gemm_flops();
-    mae_forward_backward(mae, acts, images, ids, B, 1.0f);
+    const GradReady ready = {gradsync_ready, sync};
+    gradsync_begin(sync, false);
+    mae_forward_backward(mae, acts, images, ids, B, 1.0f, overlap ? &ready : NULL);
     *flops = gemm_flops() - f0;
     double t2 = now_seconds();
-    grads_allreduce_mean(mae->grads, mae->table.padded, bucket);
+    gradsync_finish(sync);
     double t3 = now_seconds();
     AdamWConfig opt = adamw_defaults();
     adamw_update(mae->params, mae->grads, m, v, 0, mae->table.padded, &mae->table, &opt, 1e-4, step + 1);
@@ -152,8 +157,8 @@ static void timed_step(Mae *mae, MaeActs *acts, const float *images, int32_t *id
 int main(int argc, char **argv)
 {
     dist_init(&argc, &argv);
-    int steps = 20, warmup = 3, threads = 1, bucket_kib = 4096; /* dist.bucket_mb's default */
-    const BenchConfig *cfg = parse(argc, argv, &steps, &warmup, &threads, &bucket_kib);
+    int steps = 20, warmup = 3, threads = 1, bucket_kib = 4096, overlap = 1; /* maec train's defaults */
+    const BenchConfig *cfg = parse(argc, argv, &steps, &warmup, &threads, &bucket_kib, &overlap);
     size_t bucket = (size_t)bucket_kib * 1024 / sizeof(float);
     int world = dist_size();
     if (cfg->batch % world)
@@ -167,6 +172,8 @@ int main(int argc, char **argv)
     vit_init_weights(&mae.table, mae.params, 0);
     MaeActs acts;
     mae_acts_init(&acts, &mae, B);
+    GradSync sync;
+    gradsync_init(&sync, GRADSYNC_ALLREDUCE, mae.grads, mae.table.padded, bucket, NULL, NULL);
     const ModelConfig *mc = &cfg->mae.model;
     size_t pixels = B * (size_t)(mc->img_size * mc->img_size * mc->in_chans);
     float *images = xcalloc(pixels, sizeof(float), "images");
@@ -176,9 +183,9 @@ int main(int argc, char **argv)
     float *m = xcalloc(mae.table.padded, sizeof(float), "m"), *v = xcalloc(mae.table.padded, sizeof(float), "v");
     double *times = xcalloc((size_t)steps * PHASES, sizeof(double), "times"), t[PHASES], step_flops = 0;
     for (int s = 0; s < warmup; s++)
-        timed_step(&mae, &acts, images, ids, samples, B, m, v, s, bucket, t, &step_flops);
+        timed_step(&mae, &acts, images, ids, samples, B, m, v, s, &sync, overlap, t, &step_flops);
     for (int s = 0; s < steps; s++) {
-        timed_step(&mae, &acts, images, ids, samples, B, m, v, warmup + s, bucket, t, &step_flops);
+        timed_step(&mae, &acts, images, ids, samples, B, m, v, warmup + s, &sync, overlap, t, &step_flops);
         dist_allreduce_max_double(t, PHASES); /* a step lasts as long as its slowest rank */
         for (int p = 0; p < PHASES; p++)
             times[p * steps + s] = t[p];
@@ -191,20 +198,21 @@ int main(int argc, char **argv)
     double ceiling = rate / per_image * world, rss = (double)peak_rss_bytes() / (1 << 20);
     double gflops = step_flops * world / med[PHASE_STEP] / 1e9;
     if (dist_rank() == 0) {
-        printf("%s: %d ranks x %d threads, global batch %d, %zu parameters\n", cfg->name, world, threads,
-               cfg->batch, mae.table.numel);
+        printf("%s: %d ranks x %d threads, global batch %d, %zu parameters, all-reduce %s\n", cfg->name, world,
+               threads, cfg->batch, mae.table.numel, overlap ? "overlapped with backward" : "after backward");
         printf("  %.1f images/s (median of %d steps); per step:", images_per_s, steps);
         for (int p = 0; p < PHASES; p++)
             printf(" %s %.1f ms%s", phase_names[p], 1e3 * med[p], p + 1 < PHASES ? "," : "\n");
         printf("  %.2f GFLOP/image, %.1f GFLOP/s achieved; sgemm %.1f GFLOP/s per rank -> ceiling %.1f images/s "
                "(%.0f%%); peak RSS %.0f MiB per rank\n", per_image / 1e9, gflops, rate / 1e9, ceiling,
                100 * images_per_s / ceiling, rss);
-        printf("RESULT config=%s ranks=%d threads=%d images_per_s=%.2f forward_ms=%.2f backward_ms=%.2f "
+        printf("RESULT config=%s ranks=%d threads=%d overlap=%d images_per_s=%.2f forward_ms=%.2f backward_ms=%.2f "
                "comm_ms=%.2f optimizer_ms=%.2f cpu_ms=%.2f gflops=%.2f ceiling=%.2f rss_mib=%.0f\n",
-               cfg->name, world, threads, images_per_s, 1e3 * med[PHASE_FORWARD], 1e3 * med[PHASE_BACKWARD],
+               cfg->name, world, threads, overlap, images_per_s, 1e3 * med[PHASE_FORWARD], 1e3 * med[PHASE_BACKWARD],
                1e3 * med[PHASE_COMM], 1e3 * med[PHASE_OPTIM], 1e3 * med[PHASE_CPU], gflops, ceiling, rss);
     }
     free(images), free(ids), free(samples), free(m), free(v), free(times);
+    gradsync_free(&sync);
     mae_acts_free(&acts);
     mae_free(&mae);
     parallel_shutdown();

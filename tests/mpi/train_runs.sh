@@ -3,6 +3,8 @@
 # small synthetic dataset and compares the checkpoints with compare_checkpoints.py.
 #   ranks     1, 2 and 4 ranks with the same global batch reach the same parameters
 #   modes     allreduce, zero1 and zero2 (also with gradient accumulation) agree
+#   overlap   gradients reduced during the backward pass (in many small buckets) == reduced after it
+#             (bit-identical: all-reduce on 2 ranks, ZeRO-2 with accumulation on 3)
 #   resume    20 steps straight == 10 + resume + 10 (bit-identical, same ranks);
 #             a checkpoint of 4 ranks resumed on 2 == continuing on 4 (tolerance)
 #   sigterm   SIGTERM mid-run leaves a complete checkpoint, exit 0; resuming finishes the run
@@ -43,6 +45,16 @@ modes)
   compare "$(final allreduce)" "$(final zero1)" --rtol 1e-5
   compare "$(final allreduce)" "$(final zero2)" --rtol 1e-5
   compare "$(final allreduceacc)" "$(final zero2acc)" --rtol 1e-5
+  ;;
+overlap)
+  small=(--set dist.bucket_mb=0.01) # about 40 buckets of this model's gradients
+  train 2 during "${small[@]}"
+  train 2 after "${small[@]}" --set dist.overlap=false
+  compare "$(final during)" "$(final after)" --exact
+  train 3 z2during "${small[@]}" --set dist.mode=zero2 --set optim.global_batch=12 --set optim.accum_iter=2
+  train 3 z2after "${small[@]}" --set dist.mode=zero2 --set optim.global_batch=12 --set optim.accum_iter=2 \
+    --set dist.overlap=false
+  compare "$(final z2during)" "$(final z2after)" --exact
   ;;
 resume)
   train 2 straight

@@ -243,7 +243,7 @@ static void check_one_pass(hid_t file, Mae *mae, MaeActs *acts, const float *img
 {
     const size_t L = mae->num_patches, P = mae->patch_dim, D = mae->enc.dim;
     memset(mae->grads, 0, mae->table.padded * sizeof(float));
-    double loss = mae_forward_backward(mae, acts, img, ids, N, 1.0f);
+    double loss = mae_forward_backward(mae, acts, img, ids, N, 1.0f, NULL);
     double *want = require_doubles(file, "/loss", 1);
     printf("loss: maec %.9f  reference %.9f\n", loss, want[0]);
     report("loss", fabs(loss - want[0]) / fabs(want[0]), TOL_LOSS);
@@ -277,7 +277,7 @@ static void check_training(hid_t file, Mae *mae, MaeActs *acts, const float *img
     double lr_err = 0, loss_err = 0;
     for (int s = 0; s < steps; s++) {
         memset(mae->grads, 0, mae->table.padded * sizeof(float));
-        double loss = mae_forward_backward(mae, acts, img, ids, N, 1.0f);
+        double loss = mae_forward_backward(mae, acts, img, ids, N, 1.0f, NULL);
         double lr = lr_at(&sched, s);
         lr_err = fmax(lr_err, fabs(lr - lrs[s]) / fmax(fabs(lrs[s]), 1e-30));
         loss_err = fmax(loss_err, fabs(loss - losses[s]) / fabs(losses[s]));

@@ -85,7 +85,7 @@ int main(void)
     for (int step = 0; step < STEPS; step++) {
         mask_random(ids, samples, B, mae.num_patches, 5, (uint32_t)step);
         memset(mae.grads, 0, mae.table.padded * sizeof(float));
-        double loss = mae_forward_backward(&mae, &acts, img, ids, B, 1.0f);
+        double loss = mae_forward_backward(&mae, &acts, img, ids, B, 1.0f, NULL);
         CHECK(isfinite(loss), "step %d: loss %g", step, loss);
         adamw_update(mae.params, mae.grads, m, v, 0, mae.table.padded, &mae.table, &opt, lr_at(&sched, step), step + 1);
         if (step == 0)
