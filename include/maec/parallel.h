@@ -1,7 +1,8 @@
 /* maec's own worker pool, used for all work outside OpenBLAS (LayerNorm, GELU, softmax,
  * attention, AdamW, augmentation) and for GEMM itself: OpenBLAS runs single-threaded and gemm()
  * splits large products across this pool. One pool, no second set of threads spinning on the
- * same cores. Workers sleep on a condition variable between calls. */
+ * same cores. Between calls, workers spin for a moment (calls come in quick succession) and then
+ * sleep on a condition variable. */
 #ifndef MAEC_PARALLEL_H
 #define MAEC_PARALLEL_H
 
