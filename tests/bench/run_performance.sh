@@ -22,7 +22,7 @@ median_run() {
     sort -g | awk '{ line[NR] = $0 } END { print line[int((NR + 1) / 2)] }'
 }
 
-echo "| config | maec 1x2 img/s | maec 2x1 img/s | PyTorch img/s | maec / PyTorch | sgemm ceiling img/s | % of ceiling | fwd / bwd / opt / comm ms (1x2) | GFLOP/s | peak RSS MiB |"
+echo "| config | maec 1x2 img/s | maec 2x1 img/s | PyTorch img/s | maec / PyTorch (1x2, 2x1) | sgemm ceiling img/s (1x2, 2x1) | % of ceiling (1x2, 2x1) | fwd / bwd / opt / comm ms (2x1) | GFLOP/s (2x1) | peak RSS MiB (1x2) |"
 echo "|---|---|---|---|---|---|---|---|---|---|"
 for config in mnist-tiny pathology-tiny pathology-small; do
   runs=$(for ((r = 0; r < rounds; r++)); do
@@ -31,15 +31,15 @@ for config in mnist-tiny pathology-tiny pathology-small; do
       sed 's/^RESULT/RESULT two/'
     OPENBLAS_NUM_THREADS=2 /usr/bin/python3 tests/bench/bench_torch.py "$config" --threads 1 --steps "$steps" |
       sed 's/^RESULT/RESULT torch/'
-  done | tee /dev/stderr)
+  done | tee >(cat >&2))
   one=$(grep '^RESULT one' <<<"$runs" | median_run)
   two=$(grep '^RESULT two' <<<"$runs" | median_run)
   torch=$(grep '^RESULT torch' <<<"$runs" | median_run)
   m1=$(field images_per_s "$one") m2=$(field images_per_s "$two") pt=$(field images_per_s "$torch")
-  ceil=$(field ceiling "$one")
-  awk -v c="$config" -v m1="$m1" -v m2="$m2" -v pt="$pt" -v ceil="$ceil" \
-      -v f="$(field forward_ms "$one")" -v b="$(field backward_ms "$one")" -v o="$(field optimizer_ms "$one")" \
-      -v cm="$(field comm_ms "$two")" -v g="$(field gflops "$one")" -v r="$(field rss_mib "$one")" \
-      'BEGIN { printf "| %s | %.1f | %.1f | %.1f | %.2fx | %.1f | %.0f%% | %.0f / %.0f / %.0f / %.1f (2x1) | %.0f | %s |\n",
-               c, m1, m2, pt, m1 / pt, ceil, 100 * m1 / ceil, f, b, o, cm, g, r }'
+  c1=$(field ceiling "$one") c2=$(field ceiling "$two")
+  awk -v c="$config" -v m1="$m1" -v m2="$m2" -v pt="$pt" -v c1="$c1" -v c2="$c2" \
+      -v f="$(field forward_ms "$two")" -v b="$(field backward_ms "$two")" -v o="$(field optimizer_ms "$two")" \
+      -v cm="$(field comm_ms "$two")" -v g="$(field gflops "$two")" -v r="$(field rss_mib "$one")" \
+      'BEGIN { printf "| %s | %.1f | %.1f | %.1f | %.2fx, %.2fx | %.1f, %.1f | %.0f%%, %.0f%% | %.0f / %.0f / %.0f / %.1f | %.0f | %s |\n",
+               c, m1, m2, pt, m1 / pt, m2 / pt, c1, c2, 100 * m1 / c1, 100 * m2 / c2, f, b, o, cm, g, r }'
 done
