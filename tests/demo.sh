@@ -51,10 +51,8 @@ for init in pretrained random; do
 done
 
 say "6/6: pictures"
-if "$maec" recon --help >/dev/null 2>&1; then
-  "$maec" recon "$ckpt" data/fashion-mnist-test.h5 --indices 0,1,2,3,4,5,6,7 -o "$run/recon.png"
-  "$maec" plot "$run/metrics.jsonl" -o "$run/curves.svg"
-fi
+"$maec" recon "$ckpt" data/fashion-mnist-test.h5 --indices 0,1,2,3,4,5,6,7 -o "$run/recon.png"
+"$maec" plot "$run/metrics.jsonl" -o "$run/curves.svg"
 
 /usr/bin/python3 - "$run" "$(( $(date +%s) - start ))" <<'PY' | tee "$run/summary.md"
 import json, sys

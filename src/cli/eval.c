@@ -220,7 +220,7 @@ static int parse(EvalArgs *a, int argc, char **argv)
         return argc < 2 ? 2 : 0;
     }
     if (!(a->method = find_method(argv[1])))
-        return cli_usage_error("eval", "'%s' is not an evaluation method: knn or linprobe", argv[1]);
+        return cli_usage_error("eval", "'%s' is not an evaluation method: knn, linprobe or finetune", argv[1]);
     int c;
     optind = 2;
     while ((c = getopt_long(argc, argv, "qh", long_options, NULL)) != -1) {

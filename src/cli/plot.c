@@ -11,6 +11,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 #define PLOT_MAX_FILES 8
 #define PLOT_KEY_MAX 64
@@ -72,6 +73,10 @@ static int parse_args(int argc, char **argv, PlotArgs *a)
     }
     if (!a->nfiles || !a->output)
         return cli_usage_error("plot", "expected METRICS.jsonl [MORE.jsonl ...] -o CURVES.svg");
+    size_t len = strlen(a->output);
+    if (len < 4 || strcasecmp(a->output + len - 4, ".svg"))
+        return cli_usage_error("plot", "'%s': the picture is SVG, so the output name must end in .svg "
+                               "(for PNG: rsvg-convert CURVES.svg -o CURVES.png)", a->output);
     return 0;
 }
 

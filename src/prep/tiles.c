@@ -126,7 +126,8 @@ static int add_class(PrepSource *src, const Listing *roots, size_t num_roots, co
             free_listing(&l);
         }
     if (label >= 0 && src->num_items == before)
-        log_warn("the class folders '%s' hold no images; the class will have no samples", name);
+        return error_set(err, "the class folder '%s' holds no images (.tif, .tiff, .png, .jpg, .jpeg): a class "
+                         "without samples cannot be learned or split; add its images or remove the folder", name);
     return 0;
 }
 

@@ -16,16 +16,18 @@ threads=("${@:-1 2}")
 work=$(mktemp -d /tmp/maec-bench-prep-XXXXXX)
 trap 'rm -rf "$work"' EXIT
 
+since() { awk -v a="$1" -v b="$(date +%s.%N)" 'BEGIN { printf "%.1f", b - a }'; }
+
 start=$(date +%s.%N)
 "$make_tiles" "$work/tiles" "$count" 224 9 tif 3
-echo "made $count tiles in $(echo "$(date +%s.%N) - $start" | bc) s ($(du -sh "$work/tiles" | cut -f1))"
-cat "$work"/tiles/*/* >/dev/null # the first timed run should not pay for a cold page cache
+echo "made $count tiles in $(since "$start") s ($(du -sh "$work/tiles" | cut -f1))"
+find "$work/tiles" -type f -exec cat {} + >/dev/null # the first timed run should not pay for a cold page cache
 
 for t in ${threads[@]}; do
   start=$(date +%s.%N)
   "$maec" prep tiles "$work/tiles" -q -o "$work/out.h5" --force --threads "$t"
-  seconds=$(echo "$(date +%s.%N) - $start" | bc)
-  rate=$(echo "$count / $seconds" | bc)
-  echo "prep tiles: $count tiles, threads $t: $seconds s, $rate tiles/s; 100000 tiles: $(echo "100000 / $rate" | bc) s"
+  seconds=$(since "$start")
+  awk -v n="$count" -v s="$seconds" -v t="$t" 'BEGIN {
+    printf "prep tiles: %d tiles, threads %s: %.1f s, %.0f tiles/s; 100000 tiles: %.0f s\n", n, t, s, n / s, 100000 * s / n }'
 done
 ls -la "$work/out.h5"

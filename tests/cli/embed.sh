@@ -2,7 +2,7 @@
 # maec embed end to end: 1 and 2 ranks give identical features, both poolings and the random-
 # init baseline work, the features feed maec eval, and bad inputs are refused with a message.
 set -uo pipefail
-: "${MAEC:?set by meson}" "${MAEC_SOURCE_ROOT:?set by meson}"
+: "${MAEC:?set by meson}" "${MAEC_SOURCE_ROOT:?set by meson}" "${MAKE_TILES:?set by meson}"
 work=$(mktemp -d /tmp/maec-embed-XXXXXX)
 trap 'rm -rf "$work"' EXIT
 failures=0
@@ -12,6 +12,8 @@ py() { /usr/bin/python3 - "$@"; }
 
 "$MAEC" prep synthetic -o "$work/data.h5" --count 96 --quiet || exit 1
 "$MAEC" prep synthetic -o "$work/gray.h5" --count 8 --channels 1 --quiet || exit 1
+"$MAEC" prep synthetic -o "$work/three.h5" --count 30 --classes 3 --quiet || exit 1
+"$MAKE_TILES" "$work/tiles" 4 32 0 png 3 >/dev/null && "$MAEC" prep tiles "$work/tiles" -o "$work/unlabeled.h5" --quiet || exit 1
 "$MAEC" train "$MAEC_SOURCE_ROOT/jobs/smoke.yaml" --quiet --set data.train="$work/data.h5" \
   --set checkpoint.dir="$work/run" --set optim.steps=4 --set optim.warmup_steps=1 || exit 1
 ckpt=$(ls "$work"/run/checkpoint-*.h5 | tail -1)
@@ -59,6 +61,10 @@ expect "bad pool" "--pool" "$MAEC" embed "$ckpt" "$work/data.h5" -o "$work/x.h5"
 expect "finetune: channel mismatch" "channels" "$MAEC" eval finetune "$ckpt" --train "$work/gray.h5" --test "$work/gray.h5"
 expect "finetune: too few per class" "fewer than" "$MAEC" eval finetune "$ckpt" --train "$work/data.h5" --test "$work/data.h5" --per-class 50 --epochs 1
 expect "finetune: missing --test" "--test DATA" "$MAEC" eval finetune "$ckpt" --train "$work/data.h5"
+expect "finetune: other classes" "must share their classes" \
+  "$MAEC" eval finetune "$ckpt" --train "$work/data.h5" --test "$work/three.h5"
+expect "finetune: unlabeled train" "needs a labelled dataset" \
+  "$MAEC" eval finetune "$ckpt" --train "$work/unlabeled.h5" --test "$work/data.h5"
 expect "2 ranks, channel mismatch" "channels" mpiexec -n 2 "$MAEC" embed "$ckpt" "$work/gray.h5" -o "$work/x.h5"
 
 echo "$failures failed"

@@ -36,6 +36,24 @@ expect_in() {
   [[ "$1" == *"$2"* ]] || fail "expected '$2' in: $1"
 }
 
+# A B: the same groups, datasets, attributes and values, but for the file name and the recorded
+# command line (which names the output and the rank count's options).
+same_content() {
+  diff <(h5dump "$1" | tail -n +2 | grep -v '"maec prep ') <(h5dump "$2" | tail -n +2 | grep -v '"maec prep ') \
+    >/dev/null || fail "$1 and $2 differ"
+}
+
+# IDX files (MNIST format) for maec prep idx: idx_images FILE COUNT, idx_labels FILE LABEL...
+byte() { printf "\\x$(printf %02x "$1")"; }
+idx_images() { # FILE COUNT: COUNT 4x4 images
+  { printf '\x00\x00\x08\x03\x00\x00\x00'; byte "$2"; printf '\x00\x00\x00\x04\x00\x00\x00\x04'
+    head -c $(($2 * 16)) /dev/urandom; } >"$1"
+}
+idx_labels() { # FILE LABEL...
+  local f=$1; shift
+  { printf '\x00\x00\x08\x01\x00\x00\x00'; byte $#; for l in "$@"; do byte "$l"; done; } >"$f"
+}
+
 finish() {
   [ "$failures" -eq 0 ] && echo "all checks passed" || echo "$failures checks failed" >&2
   [ "$failures" -eq 0 ]

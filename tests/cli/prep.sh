@@ -72,6 +72,12 @@ expect_in "$out" "12 of 16x16x1"
 mkdir -p empty
 run_fails 1 "holds no images" "$MAEC" prep tiles empty -o e.h5
 run_fails 1 "cannot read the folder" "$MAEC" prep tiles no-such-folder -o e.h5
+mkdir -p emptyclass/class-9 && cp -r tiles/class-0 emptyclass/
+run_fails 1 "class folder 'class-9' holds no images" "$MAEC" prep tiles emptyclass -o e.h5
+mkdir -p unreadable/a unreadable/b && echo "not an image" >unreadable/a/x.png && : >unreadable/b/y.tif
+run_fails 1 "none of the 2 images could be read" "$MAEC" prep tiles unreadable -o e.h5
+expect_in "$err" "unreadable/a/x.png"
+[ ! -e e.h5 ] && [ ! -e e.h5.partial ] || fail "a failed run left e.h5 or e.h5.partial"
 cp -r tiles bad
 head -c 200 bad/class-0/000000.tif >bad/class-0/truncated.tif
 echo "not an image" >bad/class-1/text.png
@@ -104,15 +110,6 @@ expect_in "$out" "5 of 24x24x3"
 expect_in "$out" "unlabeled=5"
 
 # ---- idx ----
-byte() { printf "\\x$(printf %02x "$1")"; }
-idx_images() { # FILE COUNT: COUNT 4x4 images
-  { printf '\x00\x00\x08\x03\x00\x00\x00'; byte "$2"; printf '\x00\x00\x00\x04\x00\x00\x00\x04'
-    head -c $(($2 * 16)) /dev/urandom; } >"$1"
-}
-idx_labels() { # FILE LABEL...
-  local f=$1; shift
-  { printf '\x00\x00\x08\x01\x00\x00\x00'; byte $#; for l in "$@"; do byte "$l"; done; } >"$f"
-}
 idx_images img.idx 6
 idx_labels lab.idx 0 1 2 0 1 2
 gzip -k img.idx

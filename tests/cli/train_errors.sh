@@ -35,6 +35,13 @@ optim:
 YAML
 expect_failure "misspelt key" 2 "typo.yaml:4:3" "$MAEC" train "$work/typo.yaml"
 expect_failure "misspelt key suggestion" 2 "optim.steps" "$MAEC" train "$work/typo.yaml"
+cat >"$work/type.yaml" <<'YAML'
+model:
+  preset: vit-tiny-light
+optim:
+  steps: ten
+YAML
+expect_failure "type error" 2 "type.yaml:4:10" "$MAEC" train "$work/type.yaml"
 expect_failure "missing job file" 2 "nothere.yaml" "$MAEC" train "$work/nothere.yaml"
 expect_failure "no job file" 2 "no job file" "$MAEC" train
 expect_failure "unknown option" 2 "--bogus" "$MAEC" train "$job" --bogus
@@ -46,9 +53,25 @@ expect_failure "uneven global batch, 2 ranks" 1 "does not split evenly" \
   mpiexec -n 2 "$MAEC" train "$job" "${ok[@]}" --set optim.global_batch=15
 expect_failure "missing dataset, 2 ranks" 1 "$work/absent.h5" \
   mpiexec -n 2 "$MAEC" train "$job" "${ok[@]}" --set data.train="$work/absent.h5"
+expect_failure "batch larger than data, 2 ranks" 1 "fewer than one global batch" \
+  mpiexec -n 2 "$MAEC" train "$job" "${ok[@]}" --set optim.batch_per_rank=50
+"$MAEC" prep synthetic -o "$work/mixed-00000-of-00002.h5" --count 32 --size 32 --quiet || exit 1
+"$MAEC" prep synthetic -o "$work/mixed-00001-of-00002.h5" --count 32 --size 16 --quiet || exit 1
+expect_failure "shards that disagree, 2 ranks" 1 "mixed-00001-of-00002.h5" \
+  mpiexec -n 2 "$MAEC" train "$job" "${ok[@]}" --set "data.train=$work/mixed-*-of-00002.h5"
+# A standard deviation of 1e-40 (a denormal) makes the normalised pixels infinite: the loss is NaN.
+expect_failure "non-finite loss" 1 "(not finite); the parameters were not updated" \
+  "$MAEC" train "$job" "${ok[@]}" --set checkpoint.dir="$work/nan" --set data.normalize=custom \
+  --set "data.mean=[0.5,0.5,0.5]" --set "data.std=[1e-40,1e-40,1e-40]"
 
 # A finished run's directory is not silently reused; --resume auto continues it.
 "$MAEC" train "$job" "${ok[@]}" --set optim.steps=4 --set optim.warmup_steps=1 --quiet || { echo "FAIL a 4-step run"; failures=$((failures + 1)); }
+# checkpoint.keep_last: a checkpoint every step, the two newest kept.
+"$MAEC" train "$job" "${ok[@]}" --set checkpoint.dir="$work/keep" --set optim.steps=5 --set optim.warmup_steps=1 \
+  --set checkpoint.every_steps=1 --set checkpoint.keep_last=2 --quiet || { echo "FAIL a 5-step run"; failures=$((failures + 1)); }
+kept=$(cd "$work/keep" && echo checkpoint-*.h5)
+if [ "$kept" = "checkpoint-00000004.h5 checkpoint-00000005.h5" ]; then echo "ok   keep_last 2: $kept"
+else echo "FAIL keep_last 2 kept: $kept"; failures=$((failures + 1)); fi
 # maec inspect describes the checkpoint the run wrote.
 ckpt=$(ls "$work"/run/checkpoint-*.h5 | tail -1)
 if "$MAEC" inspect "$ckpt" | grep -q "step       4 (global batch 16; 1 ranks, allreduce)" &&

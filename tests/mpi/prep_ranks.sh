@@ -4,13 +4,6 @@
 set -uo pipefail
 source "$(dirname "$0")/../cli/lib.sh"
 
-# A B: the same groups, datasets, attributes and values, but for the file name and the recorded
-# command line (which names the output and the rank count's options).
-same_content() {
-  diff <(h5dump "$1" | tail -n +2 | grep -v '"maec prep ') <(h5dump "$2" | tail -n +2 | grep -v '"maec prep ') \
-    >/dev/null || fail "$1 and $2 differ"
-}
-
 for ranks in 1 2 3; do
   mkdir -p "r$ranks"
   run_ok mpiexec -n "$ranks" "$MAEC" prep synthetic -q -o "r$ranks/syn.h5" --count 301 --size 12 --shards 3 \
@@ -28,6 +21,12 @@ run_ok mpiexec -n 2 "$MAEC" prep tiles tiles -q -o two.h5
 same_content one.h5 two.h5
 run_ok "$MAEC" inspect two.h5
 expect_in "$out" "skipped    1"
+
+idx_images img.idx 40
+idx_labels lab.idx $(for i in $(seq 40); do echo $((i % 3)); done)
+run_ok "$MAEC" prep idx img.idx lab.idx -q -o idx1.h5 --shards 2 --val-fraction 0.25
+run_ok mpiexec -n 2 "$MAEC" prep idx img.idx lab.idx -q -o idx2.h5 --shards 2 --val-fraction 0.25
+for f in idx1-00000-of-00002.h5 idx1-00001-of-00002.h5 idx1-val.h5; do same_content "$f" "${f/idx1/idx2}"; done
 
 run_fails 1 "--strict" mpiexec -n 2 "$MAEC" prep tiles tiles -q -o strict.h5 --strict
 [ ! -e strict.h5 ] && [ ! -e strict.h5.partial ] || fail "a failed run left strict.h5 or strict.h5.partial"

@@ -2,12 +2,15 @@
 # Distributed training end to end (issue 4 acceptance): runs `maec train` under mpiexec on a
 # small synthetic dataset and compares the checkpoints with compare_checkpoints.py.
 #   ranks     1, 2 and 4 ranks with the same global batch reach the same parameters
-#   modes     allreduce, zero1 and zero2 (also with gradient accumulation) agree
+#   modes     allreduce, zero1 and zero2 (also with gradient accumulation) agree, and accumulating
+#             two half batches equals one whole batch
 #   overlap   gradients reduced during the backward pass (in many small buckets) == reduced after it
 #             (bit-identical: all-reduce on 2 ranks, ZeRO-2 with accumulation on 3)
 #   resume    20 steps straight == 10 + resume + 10 (bit-identical, same ranks);
 #             a checkpoint of 4 ranks resumed on 2 == continuing on 4 (tolerance)
 #   sigterm   SIGTERM mid-run leaves a complete checkpoint, exit 0; resuming finishes the run
+#   memory    the ZeRO-1 optimizer state that each rank allocates (printed at start) shrinks by the
+#             rank count: 1, 2 and 4 ranks
 set -euo pipefail
 case_name=$1
 : "${MAEC:?set by meson}" "${MAEC_SOURCE_ROOT:?set by meson}"
@@ -45,6 +48,7 @@ modes)
   compare "$(final allreduce)" "$(final zero1)" --rtol 1e-5
   compare "$(final allreduce)" "$(final zero2)" --rtol 1e-5
   compare "$(final allreduceacc)" "$(final zero2acc)" --rtol 1e-5
+  compare "$(final allreduce)" "$(final allreduceacc)" --rtol 1e-5 # 2 x 4 images per rank == 8 at once
   ;;
 overlap)
   small=(--set dist.bucket_mb=0.01) # about 40 buckets of this model's gradients
@@ -86,6 +90,27 @@ sigterm)
   [ "$step" -lt 400 ] || { echo "the run ended before the signal; make it longer"; exit 1; }
   train 2 sig --resume auto --set optim.steps=400
   test -f "$(final sig 400)"
+  ;;
+memory)
+  optimizer_mib() { # ranks -> the "optimizer state N MiB" figure the run printed
+    mpiexec -n "$1" "$MAEC" train "$MAEC_SOURCE_ROOT/jobs/smoke.yaml" "${common[@]}" --set optim.steps=2 \
+      --set optim.warmup_steps=1 --set dist.mode=zero1 --set checkpoint.dir="$work/mem$1" >"$work/mem$1.txt" 2>&1 ||
+      { cat "$work/mem$1.txt" >&2; exit 1; }
+    grep -m1 "memory per rank" "$work/mem$1.txt" >&2
+    sed -n 's/.*optimizer state \([0-9.]*\) MiB.*/\1/p' "$work/mem$1.txt" | head -1
+  }
+  one=$(optimizer_mib 1)
+  two=$(optimizer_mib 2)
+  four=$(optimizer_mib 4)
+  /usr/bin/python3 - "$one" "$two" "$four" <<'PY'
+import sys
+one, two, four = map(float, sys.argv[1:])
+assert one > 0, one
+for ranks, mib in ((2, two), (4, four)):
+    # printed to 0.01 MiB; the buffer is padded to a multiple of the world size (a few floats)
+    assert abs(mib - one / ranks) <= 0.011, (ranks, mib, one / ranks)
+    print(f"zero1 optimizer state per rank: {ranks} ranks {mib} MiB = 1 rank {one} MiB / {ranks}")
+PY
   ;;
 *) echo "train_runs.sh: unknown case '$case_name'"; exit 2 ;;
 esac

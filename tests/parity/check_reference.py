@@ -32,8 +32,11 @@ import gen_fixtures  # noqa: E402
 
 # The C checker's tolerances, ||c - ref|| / ||ref|| per tensor (docs/parity.md).
 LOSS_TOL, GRAD_TOL, AFTER_TOL = 1e-5, 1e-4, 1e-4
-# Regenerating a fixture on another machine may change reduction order, nothing more.
-REGEN_TOL = 1e-12
+# Regenerating a fixture on another machine may change reduction order, nothing more: float64
+# round-off, relative to each array's norm. The largest such change is in the qkv biases after 5
+# steps, where AdamW scales the key bias's round-off gradient (about 1e-19) by 1/eps: with
+# OpenBLAS's Haswell kernels (OPENBLAS_CORETYPE=Haswell) against its AVX-512 ones, 1.4e-10.
+REGEN_TOL = 1e-9
 
 CONFIG_INT_KEYS = ("img_size", "patch_size", "in_chans", "embed_dim", "depth", "num_heads",
                    "decoder_embed_dim", "decoder_depth", "decoder_num_heads")
@@ -252,8 +255,10 @@ def check_fixtures_regenerate():
             if v.dtype.kind == "i":
                 assert np.array_equal(f_v, v), f"{name}/{k}"
             else:
-                worst = max(worst, float(np.abs(f_v - v).max()) if v.size else 0.0)
-        assert worst <= REGEN_TOL, f"{name}: regenerated arrays differ by {worst:.1e}"
+                scale = float(np.linalg.norm(v))
+                diff = float(np.linalg.norm(f_v - v))
+                worst = max(worst, diff / scale if scale > 0 else diff)
+        assert worst <= REGEN_TOL, f"{name}: regenerated arrays differ by {worst:.1e} (relative)"
         # the sets the format promises
         model = model_from_fixture(fx, torch.float64)
         trainable = {n for n, p in model.named_parameters() if p.requires_grad}

@@ -33,6 +33,13 @@ expect_in "$out" "NORM=1"
 run_ok "$MAEC" prep wsi "$cmu" "$tcga" -q -o all.h5 --min-tissue 0
 run_ok "$MAEC" inspect --json all.h5
 expect_in "$out" '"count":402,' # the whole grids: 9 x 13 and 19 x 15 tiles
+run_ok mpiexec -n 2 "$MAEC" prep wsi "$cmu" "$tcga" -q -o all2.h5 --min-tissue 0
+same_content all.h5 all2.h5
+echo "not a slide" >fake.svs
+run_ok "$MAEC" prep wsi "$cmu" fake.svs -q -o withbad.h5 --min-tissue 0
+expect_in "$err" "fake.svs"
+run_ok "$MAEC" inspect withbad.h5
+expect_in "$out" "skipped    1"
 run_ok "$MAEC" prep wsi "$cmu" "$tcga" -q -o tissue.h5
 run_ok "$MAEC" inspect --json tissue.h5
 n=$(sed 's/.*"count":\([0-9]*\),"height".*/\1/' <<<"$out")
