@@ -85,6 +85,7 @@ run_fails 1 "trailing.jsonl:1:35: text after the object" "$MAEC" plot trailing.j
 run_fails 1 "empty.jsonl holds no metrics lines" "$MAEC" plot empty.jsonl -o x.svg
 run_fails 1 "cannot open missing.jsonl" "$MAEC" plot missing.jsonl -o x.svg
 run_fails 2 "expected METRICS.jsonl" "$MAEC" plot run/metrics.jsonl
+run_fails 2 "must end in .svg" "$MAEC" plot run/metrics.jsonl -o curves.png
 [ -e x.svg ] && fail "a refused plot must not write its output"
 run_ok "$MAEC" plot --help
 expect_in "$out" "learning rate"
