@@ -56,10 +56,10 @@ bool cli_failed_anywhere(const char *cmd, int rc, const MaecError *err)
     bool failed = rc != 0;
     bool root_failed = dist_any(dist_rank() == 0 && failed);
     if (failed && (dist_rank() == 0 || !root_failed)) {
+        char where[48] = "";
         if (dist_size() > 1)
-            fprintf(stderr, "maec %s: error (rank %d of %d): %s\n", cmd, dist_rank(), dist_size(), err->msg);
-        else
-            fprintf(stderr, "maec %s: error: %s\n", cmd, err->msg);
+            snprintf(where, sizeof where, " (rank %d of %d)", dist_rank(), dist_size());
+        fprintf(stderr, "maec %s: error%s: %s\n", cmd, where, err->msg);
     }
     return dist_any(failed);
 }

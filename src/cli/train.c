@@ -226,7 +226,6 @@ static DistMode dist_mode_from_config(JobDistMode m)
 static void print_memory(const Trainer *t)
 {
     TrainStateBytes b = zero_state_bytes(t->mode, t->mae.table.padded, t->plan.world);
-    b.optimizer = 2 * (t->hi - t->lo) * sizeof(float); /* what trainer_alloc_state allocated for m and v */
     const double mib = 1024.0 * 1024.0;
     log_info("memory per rank (%s, %d ranks): parameters %.2f MiB, gradients %.2f MiB%s, optimizer state "
              "%.2f MiB, activations %.2f MiB",

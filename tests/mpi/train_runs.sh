@@ -9,7 +9,7 @@
 #   resume    20 steps straight == 10 + resume + 10 (bit-identical, same ranks);
 #             a checkpoint of 4 ranks resumed on 2 == continuing on 4 (tolerance)
 #   sigterm   SIGTERM mid-run leaves a complete checkpoint, exit 0; resuming finishes the run
-#   memory    the ZeRO-1 optimizer state that each rank allocates (printed at start) shrinks by the
+#   memory    the ZeRO-1 optimizer state that each rank holds (printed at start) shrinks by the
 #             rank count: 1, 2 and 4 ranks
 set -euo pipefail
 case_name=$1
