@@ -1,10 +1,12 @@
-/* Training checkpoints (format v1, docs/formats.md): one HDF5 file per checkpoint holding the
+/* Training checkpoints (format v2, docs/formats.md): one HDF5 file per checkpoint holding the
  * model under its PyTorch state_dict names (/model/<name>, real shapes, so h5py and torch load
- * it in a few lines), AdamW's m and v (/optim/m/<name>, /optim/v/<name>), the step, the resolved
- * configuration and the code version. Every rank writes the range of the flat buffers it owns,
- * collectively (MPI-IO), so ZeRO-sharded state never gathers on one rank; any rank count can
- * read it back. Files are written as DIR/.checkpoint-STEP.h5.tmp and renamed to
- * DIR/checkpoint-STEP.h5 only when complete, so a crash never leaves a half file as the newest. */
+ * it in a few lines), AdamW's m and v (/optim/m/<name>, /optim/v/<name>), the objective's
+ * non-trainable state (/state/<name>: running statistics, centres, EMA weights), the step, the
+ * resolved configuration and the code version. Every rank writes the range of the flat buffers
+ * it owns, collectively (MPI-IO), so ZeRO-sharded state never gathers on one rank; any rank count
+ * can read it back. Files are written as DIR/.checkpoint-STEP.h5.tmp and renamed to
+ * DIR/checkpoint-STEP.h5 only when complete, so a crash never leaves a half file as the newest.
+ * Version 1 files (before /state) are read as having no state. */
 #ifndef MAEC_CHECKPOINT_H
 #define MAEC_CHECKPOINT_H
 
@@ -16,13 +18,14 @@
 #include <stdint.h>
 
 #define CHECKPOINT_FORMAT "maec-checkpoint"
-#define CHECKPOINT_FORMAT_VERSION 1
+#define CHECKPOINT_FORMAT_VERSION 2
 #define CHECKPOINT_MAX_CHANNELS 16
 
 typedef struct CheckpointMeta {
     long step;          /* optimizer steps completed: the run continues at this step */
     long global_batch;  /* samples per optimizer step */
     int world_size;     /* ranks of the run that wrote it */
+    int version;        /* the file's format version (set when read) */
     char dist_mode[16];
     char objective[32];
     char code_version[64];
@@ -48,6 +51,10 @@ typedef struct CheckpointWrite {
     const float *params;     /* full flat buffer */
     const float *m, *v;      /* AdamW state for [lo, hi), indexed from lo */
     size_t lo, hi;           /* this rank's range; the ranks' ranges tile the buffer */
+    /* Whole on every rank (the same values on each): each rank writes its zero_shard_range of
+     * it. Its padded size is a multiple of the world size. */
+    const ParamTable *state;
+    const float *state_values;
     const FixedTensor *fixed;
     size_t nfixed;
     int keep_last;           /* older complete checkpoints beyond this many are deleted */
@@ -61,11 +68,25 @@ void checkpoint_save(const CheckpointWrite *w, char *path, size_t size);
  * be read. Temporary files of interrupted writes are ignored. */
 int checkpoint_find_latest(const char *dir, char *path, size_t size, MaecError *err);
 
-/* Reads the whole model into params and, when m and v are not NULL, AdamW's state for [lo, hi)
- * (indexed from lo). Every tensor of table must be present with its shape, and nothing else
- * trainable. Independent per rank: no MPI. */
-int checkpoint_load(const char *path, const ParamTable *table, float *params, float *m, float *v,
-                    size_t lo, size_t hi, CheckpointMeta *meta, MaecError *err);
+typedef struct CheckpointRead {
+    const ParamTable *table; /* every tensor is read into params from /model */
+    float *params;
+    float *m, *v;            /* AdamW's state for [lo, hi) (indexed from lo), or NULL */
+    size_t lo, hi;
+    const ParamTable *state; /* every tensor is read whole from /state, or NULL */
+    float *state_values;
+} CheckpointRead;
+
+/* Reads what r names. Every tensor of r->table must be present with its shape, and, when m is
+ * read, nothing else trainable; so must every tensor of r->state. Independent per rank: no MPI. */
+int checkpoint_load(const char *path, const CheckpointRead *r, CheckpointMeta *meta, MaecError *err);
+
+/* The tensors of table whose names start with `to`, from /model/<from><rest of the name> of the
+ * checkpoint at path (written by maec for any objective): a teacher's encoder "teacher.blocks.0..."
+ * from a student's "blocks.0...", with from "" and to "teacher.". A missing tensor or another
+ * shape is an error naming both names and both shapes; *loaded gets the count. */
+int checkpoint_load_renamed(const char *path, const ParamTable *table, float *params, const char *from,
+                            const char *to, size_t *loaded, MaecError *err);
 
 /* Reads only the metadata (config text, step, ...). */
 int checkpoint_read_meta(const char *path, CheckpointMeta *meta, MaecError *err);

@@ -1,6 +1,8 @@
-/* The job file: every setting of a training run, read from YAML plus `--set KEY=VALUE` overrides,
+/* The job file's settings that every run has, read from YAML plus `--set KEY=VALUE` overrides,
  * validated strictly (unknown keys, types, ranges, cross-field rules, each error with
- * FILE:LINE:COL), printed at the start of training and stored in every checkpoint.
+ * FILE:LINE:COL), printed at the start of training and stored in every checkpoint. The `objective`
+ * section is not read here: the objective layer reads it from the same sources (job.h), with
+ * the keys of the objective it names.
  * docs/config.md is the reference for every key; its tables are generated from the table in
  * config.c (tests/lint/config_docs checks them).
  *
@@ -12,14 +14,13 @@
 
 #include "maec/error.h"
 #include "maec/keytable.h"
+#include "maec/masking.h"
 #include "maec/vit.h"
 
 #include <stdbool.h>
 #include <stddef.h>
 
 /* Enum values are in the order of their names in the job file. */
-typedef enum JobObjectiveName { JOB_OBJECTIVE_MAE } JobObjectiveName;
-typedef enum JobMaskKind { JOB_MASK_RANDOM } JobMaskKind;
 typedef enum JobNormalize {
     JOB_NORMALIZE_DATASET,  /* per-channel mean/std stored in the dataset file */
     JOB_NORMALIZE_IMAGENET, /* 0.485 0.456 0.406 / 0.229 0.224 0.225 (RGB only) */
@@ -28,14 +29,14 @@ typedef enum JobNormalize {
 } JobNormalize;
 typedef enum JobDistMode { JOB_DIST_ALLREDUCE, JOB_DIST_ZERO1, JOB_DIST_ZERO2 } JobDistMode;
 
-typedef struct JobObjective {
-    JobObjectiveName name;
-    bool norm_pix_loss;
-} JobObjective;
-
+/* The job's mask, for the objectives that take one (masking.h). */
 typedef struct JobMasking {
-    JobMaskKind kind;
+    int kind;     /* index into mask_kind_names */
     double ratio; /* visible patches: (int)(num_patches * (1 - ratio)) >= 1, as MAE's len_keep */
+    int weights;  /* MaskWeights */
+    double block_ratio; /* patches the block generator covers, as a fraction; 0 = ratio */
+    int block_min_patches;
+    double block_min_aspect;
 } JobMasking;
 
 typedef struct JobAugment {
@@ -88,7 +89,6 @@ typedef struct JobConfig {
     int threads;      /* worker threads per rank; 0 = automatic */
     int model_preset; /* index into vit_preset_names: the preset model was filled from */
     ModelConfig model;
-    JobObjective objective;
     JobMasking masking;
     JobData data;
     JobOptim optim;

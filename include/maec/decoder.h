@@ -1,7 +1,13 @@
 /* The MAE decoder (facebookresearch/mae forward_decoder): a linear from the encoder width to the
- * decoder width on every encoded token, mask tokens appended and un-shuffled into patch order,
- * fixed 2-D sin-cos positions, the decoder blocks and norm, and a linear prediction of the
- * p*p*C pixel values of every patch in (row, col, c) order. */
+ * decoder width on every encoded token, mask tokens for the masked patches, the tokens in patch
+ * order with fixed 2-D sin-cos positions, the decoder blocks and norm, and a linear prediction of
+ * out_dim values per token (the p*p*C pixels of a patch in (row, col, c) order for MAE; a
+ * feature width for feature targets).
+ *
+ * Thrown patches (masking.h) get no token: the sequence is the CLS token, then the visible and
+ * masked patches in increasing patch id. With nothing thrown that is MAE's un-shuffled order,
+ * 1 + L tokens. Tensor names: PREFIX_embed.*, PREFIX_blocks.*, PREFIX_norm.*, PREFIX_pred.* and
+ * the mask token's own name (MAE: prefix "decoder", "mask_token"). */
 #ifndef MAEC_DECODER_H
 #define MAEC_DECODER_H
 
@@ -12,41 +18,55 @@
 
 #include <stdint.h>
 
+typedef struct DecoderConfig {
+    char prefix[PARAM_NAME_MAX], mask_token[PARAM_NAME_MAX];
+    size_t enc_dim, dim, depth, heads, hidden, out_dim;
+    int grid; /* patches per side */
+} DecoderConfig;
+
+/* MAE's decoder of a model: prefix "decoder", "mask_token", the model's decoder sizes, predicting
+ * the pixels of a patch. */
+DecoderConfig decoder_config_mae(const ModelConfig *cfg);
+
 typedef struct Decoder {
-    size_t dim, enc_dim, num_patches, patch_dim;
-    float *embed_w, *embed_b, *mask_token, *pred_w, *pred_b; /* [Dd,D] [Dd] [Dd] [ppC,Dd] [ppC] */
+    DecoderConfig cfg;
+    size_t dim, enc_dim, num_patches, out_dim;
+    float *embed_w, *embed_b, *mask_token, *pred_w, *pred_b; /* [Dd,D] [Dd] [Dd] [out,Dd] [out] */
     float *dembed_w, *dembed_b, *dmask_token, *dpred_w, *dpred_b;
     float *pos; /* [1 + L, Dd], row 0 zeros; fixed, owned */
     Transformer blocks;
 } Decoder;
 
 typedef struct DecoderActs {
-    size_t B, n_keep;
+    size_t B, n_keep, T; /* capacity: images, encoded tokens per image, decoder tokens per image */
+    int32_t *rows;    /* [B, L]: the decoder row of each patch, -1 when thrown */
     float *embedded;  /* [B, 1+n_keep, Dd]: decoder_embed of the encoder output; its gradient later */
-    float *tokens;    /* [B, 1+L, Dd]: un-shuffled tokens plus positions, input of the blocks */
-    float *dtokens;   /* [B, 1+L, Dd] */
-    float *dstack;    /* [B, 1+L, Dd]: gradient at the blocks' output */
-    float *pred;      /* [B, 1+L, ppC]: row 0 (CLS) is computed and ignored, as the reference */
+    float *tokens;    /* [B, T, Dd]: tokens plus positions, input of the blocks */
+    float *dtokens;   /* [B, T, Dd] */
+    float *dstack;    /* [B, T, Dd]: gradient at the blocks' output */
+    float *pred;      /* [B, T, out]: row 0 (CLS) is computed and ignored, as the reference */
     TransformerActs stack;
 } DecoderActs;
 
-/* Declares mask_token, decoder_embed.*, decoder_blocks.*, decoder_norm.*, decoder_pred.*. */
-void decoder_declare(ParamTable *table, const ModelConfig *cfg);
-void decoder_bind(Decoder *dec, const ModelConfig *cfg, const ParamTable *table, float *params, float *grads);
+void decoder_declare(ParamTable *table, const DecoderConfig *cfg);
+void decoder_bind(Decoder *dec, const DecoderConfig *cfg, const ParamTable *table, float *params, float *grads);
 void decoder_free(Decoder *dec);
 
-size_t decoder_acts_bytes(const Decoder *dec, size_t B, size_t n_keep);
-void decoder_acts_init(DecoderActs *acts, const Decoder *dec, size_t B, size_t n_keep, Arena *arena);
+/* For up to B images of n_keep encoded and n_keep + n_masked decoded patches. */
+size_t decoder_acts_bytes(const Decoder *dec, size_t B, size_t n_keep, size_t n_masked);
+void decoder_acts_init(DecoderActs *acts, const Decoder *dec, size_t B, size_t n_keep, size_t n_masked,
+                       Arena *arena);
 void decoder_acts_free(DecoderActs *acts);
 
-/* latent [B, 1+n_keep, D] from the encoder; ids_shuffle [B, L] (patch ids_shuffle[b][j] is
- * encoded token j+1 for j < n_keep, masked otherwise). Result: acts->pred. */
-void decoder_forward(const Decoder *dec, DecoderActs *acts, const float *latent,
-                     const int32_t *ids_shuffle, size_t n_keep, size_t B);
-/* dpred [B, 1+L, ppC] (row 0 ignored): gradient at acts->pred. Accumulates dlatent
- * [B, 1+n_keep, D] and the parameter gradients, telling ready (may be NULL) as they become final. */
+/* latent [B, 1+visible, D] from the encoder; order [B, L] (masking.h): patch order[b][j] is encoded
+ * token j+1 for j < visible, masked for j < visible + masked, thrown after. Result: acts->pred,
+ * row acts->rows[b * L + patch] of image b for a patch. */
+void decoder_forward(const Decoder *dec, DecoderActs *acts, const float *latent, const int32_t *order,
+                     size_t visible, size_t masked, size_t B);
+/* dpred [B, T, out] (row 0 ignored): gradient at acts->pred. Accumulates dlatent
+ * [B, 1+visible, D] and the parameter gradients, telling ready (may be NULL) as they become final. */
 void decoder_backward(const Decoder *dec, DecoderActs *acts, const float *latent, const float *dpred,
-                      float *dlatent, const int32_t *ids_shuffle, size_t n_keep, size_t B,
+                      float *dlatent, const int32_t *order, size_t visible, size_t masked, size_t B,
                       const GradReady *ready);
 
 #endif

@@ -1,4 +1,4 @@
-/* A pretrained MAE encoder applied to whole images (no masking): the features of `maec embed`
+/* A pretrained encoder (of any objective that has one) applied to whole images (no masking): the features of `maec embed`
  * and the starting point of fine-tuning. The model and the input normalisation come from a
  * training checkpoint (docs/formats.md), so the encoder sees what it learnt on whatever dataset
  * it now reads. */
@@ -10,7 +10,8 @@
 #include "maec/checkpoint.h"
 #include "maec/encoder.h"
 #include "maec/error.h"
-#include "maec/mae.h"
+#include "maec/job.h"
+#include "maec/objective.h"
 
 #include <stdbool.h>
 #include <stddef.h>
@@ -22,12 +23,15 @@ typedef enum EmbedPooling {
 } EmbedPooling;
 
 typedef struct Pretrained {
-    Mae mae;             /* the encoder is mae.enc; the decoder is loaded but unused */
+    Job job;             /* the stored configuration */
+    Objective obj;       /* as trained: its encoder is enc, the rest is loaded but unused here */
+    const Encoder *enc;
+    const ModelConfig *model;
     CheckpointMeta meta;
     AugmentConfig input; /* the whole image resampled to img_size, normalised as in training */
 } Pretrained;
 
-/* Loads checkpoint. With random_init, only its configuration and normalisation are used and the
+/* Loads checkpoint; an error if its objective has no encoder. With random_init, only its configuration and normalisation are used and the
  * weights are drawn as a fresh run's with seed: the baseline a pretrained encoder must beat. */
 int pretrained_open(Pretrained *p, const char *checkpoint, bool random_init, uint64_t seed, MaecError *err);
 void pretrained_close(Pretrained *p);

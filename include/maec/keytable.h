@@ -67,6 +67,16 @@ typedef struct KeyTable {
     size_t count;
     size_t target_size;    /* sizeof the target struct */
     size_t sources_offset; /* offsetof its KeySources pointer */
+    /* Several tables may read one document, each into its own target: a table passes over the
+     * paths in `skip` (sections or keys that another table reads), and, when `section` is set,
+     * everything outside that section, which then has no row of its own (the table that owns it
+     * writes its header). With `lenient` a key it does not know is passed over too, for another
+     * table to judge. `title` and `doc` head the reference of a table with a section, and
+     * `title` names it in messages ("objective supmae"). */
+    const char *const *skip;
+    const char *section;
+    bool lenient;
+    const char *title, *doc;
 } KeyTable;
 
 /* Stores every key's default (table order, hooks run) and clears the sources pointer without
@@ -106,7 +116,27 @@ char *keytable_reference_markdown(const KeyTable *table);
 
 /* True if every key has the same value in a and b (where they were given does not count). */
 bool keytable_equal(const void *a, const void *b, const KeyTable *table);
+/* The same for the keys in section (a section path such as "model") only. */
+bool keytable_equal_within(const void *a, const void *b, const KeyTable *table, const char *section);
 
 void keytable_sources_free(void *target, const KeyTable *table);
+
+/* Row builders for a table's Key array: define KEYROW_TARGET as the target struct first. */
+#define KEYROW_AT(field) offsetof(KEYROW_TARGET, field)
+#define KEYROW_SECTION(p, d) {.path = p, .type = KEY_SECTION, .doc = d}
+#define KEYROW_INT(p, f, lo, hi, d, text) \
+    {.path = p, .type = KEY_INT, .offset = KEYROW_AT(f), .min = lo, .max = hi, .def = d, .doc = text}
+#define KEYROW_FLOAT(p, f, lo, hi, fl, d, text)                                                              \
+    {.path = p, .type = KEY_FLOAT, .offset = KEYROW_AT(f), .min = lo, .max = hi, .flags = fl, .def = d, \
+     .doc = text}
+#define KEYROW_BOOL(p, f, d, text) {.path = p, .type = KEY_BOOL, .offset = KEYROW_AT(f), .def = d, .doc = text}
+#define KEYROW_STRING(p, f, fl, d, text) \
+    {.path = p, .type = KEY_STRING, .offset = KEYROW_AT(f), .flags = fl, .def = d, .doc = text}
+#define KEYROW_ENUM(p, f, n, d, text) \
+    {.path = p, .type = KEY_ENUM, .offset = KEYROW_AT(f), .names = n, .def = d, .doc = text}
+#define KEYROW_FLOATS(p, f, len, lo, hi, fl, d, text)                                                           \
+    {.path = p, .type = KEY_FLOATS, .offset = KEYROW_AT(f), .min = lo, .max = hi, .flags = fl, .length = len, \
+     .def = d, .doc = text}
+#define KEY_OPEN (KEY_MIN_OPEN | KEY_MAX_OPEN)
 
 #endif

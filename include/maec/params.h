@@ -41,6 +41,10 @@ const ParamTensor *param_table_find(const ParamTable *table, const char *name);
 float *param_ptr(const ParamTable *table, float *buffer, const char *name);
 void param_table_free(ParamTable *table);
 
+/* The name of the tensor holding flat offset `offset` of a table (ctx: the ParamTable), or
+ * "(padding)" past the last one: for messages about offsets (GradSyncNames). */
+const char *param_table_name_at(const void *table, size_t offset);
+
 /* Formats "name [d0, d1, ...]" into buf. */
 void param_shape_string(const ParamTensor *t, char *buf, size_t size);
 

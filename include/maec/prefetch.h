@@ -8,6 +8,7 @@
 
 #include "maec/augment.h"
 #include "maec/dataset.h"
+#include "maec/masking.h"
 #include "maec/sampler.h"
 
 #include <stddef.h>
@@ -21,11 +22,8 @@ typedef struct Batch {
     float *images;       /* [n, S, S, C], normalised */
     int32_t *labels;     /* [n] */
     size_t *samples;     /* [n] global sample indices */
-    int32_t *masks;      /* [n, mask_ints] drawn by the mask function */
+    MaskSet masks;       /* of the n samples in this epoch */
 } Batch;
-
-/* Fills batch->masks from batch->samples and batch->epoch. */
-typedef void (*MaskFn)(void *ctx, Batch *batch);
 
 typedef struct PrefetchConfig {
     Dataset *dataset;
@@ -36,9 +34,7 @@ typedef struct PrefetchConfig {
     int rank, world, accum;
     long first_step, end_step;
     int depth;            /* slots, >= 1 */
-    size_t mask_ints;     /* per image */
-    MaskFn mask;
-    void *mask_ctx;
+    MaskSpec mask;        /* the objective's */
 } PrefetchConfig;
 
 typedef struct Prefetch Prefetch;

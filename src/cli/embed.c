@@ -106,9 +106,9 @@ static int embed_range(Embedder *e, Dataset *ds, size_t begin, size_t end, float
 
 static int check_inputs(const Pretrained *p, const Dataset *ds, const EmbedArgs *a, MaecError *err)
 {
-    if (dataset_channels(ds) != p->mae.cfg.model.in_chans)
+    if (dataset_channels(ds) != p->model->in_chans)
         return error_set(err, "%s has %d channels, the model of %s %d: embed a dataset like the training one",
-                         a->data, dataset_channels(ds), a->checkpoint, p->mae.cfg.model.in_chans);
+                         a->data, dataset_channels(ds), a->checkpoint, p->model->in_chans);
     return 0;
 }
 

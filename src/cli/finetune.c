@@ -256,7 +256,7 @@ int cli_eval_finetune(int argc, char **argv)
     int rc = pretrained_open(&p, a.checkpoint, a.random_init, a.opt.seed, &err);
     if (!rc) {
         rc = !(train = dataset_open(a.train, &err)) || !(test = dataset_open(a.test, &err)) ||
-             check_datasets(train, test, &a, p.mae.cfg.model.in_chans, &err) || run(&a, &p, train, test, &err);
+             check_datasets(train, test, &a, p.model->in_chans, &err) || run(&a, &p, train, test, &err);
         pretrained_close(&p);
     }
     if (train)

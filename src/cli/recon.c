@@ -1,4 +1,5 @@
-/* maec recon: what a pretrained MAE makes of masked images, as a picture. One row per image:
+/* maec recon: what a pretrained model makes of masked images, as a picture (for objectives that
+ * predict pixels). One row per image:
  * the image as the model sees it | the masked input (masked patches grey) | the reconstruction
  * of every patch | the reconstruction with the visible patches pasted back. */
 #include "maec/alloc.h"
@@ -7,7 +8,6 @@
 #include "maec/dataset.h"
 #include "maec/embed.h"
 #include "maec/log.h"
-#include "maec/mae.h"
 #include "maec/masking.h"
 #include "maec/parallel.h"
 #include "maec/patchify.h"
@@ -127,7 +127,11 @@ static int parse_args(int argc, char **argv, ReconArgs *a)
 
 static int check_inputs(const ReconArgs *a, Pretrained *p, const Dataset *ds, MaecError *err)
 {
-    const int C = p->mae.cfg.model.in_chans;
+    const int C = p->model->in_chans;
+    if (!p->obj.cls->pixels)
+        return error_set(err, "%s holds a '%s' model, which does not predict pixels: recon draws the "
+                         "reconstructions of pixel objectives (maec objectives lists them)", a->checkpoint,
+                         p->obj.cls->name);
     if (dataset_channels(ds) != C)
         return error_set(err, "%s has %d channels, the model of %s %d: use a dataset like the training one",
                          a->data, dataset_channels(ds), a->checkpoint, C);
@@ -138,7 +142,7 @@ static int check_inputs(const ReconArgs *a, Pretrained *p, const Dataset *ds, Ma
         if (a->indices[i] >= dataset_count(ds))
             return error_set(err, "--indices: %zu is out of range: %s holds %zu images (indices 0 to %zu)",
                              a->indices[i], a->data, dataset_count(ds), dataset_count(ds) - 1);
-    if (a->mask_ratio >= 0 && mae_set_mask_ratio(&p->mae, a->mask_ratio, err))
+    if (a->mask_ratio >= 0 && mask_spec_ratio(&p->obj.mask, a->mask_ratio, err))
         return error_prefix(err, "--mask-ratio");
     return 0;
 }
@@ -147,18 +151,19 @@ static int check_inputs(const ReconArgs *a, Pretrained *p, const Dataset *ds, Ma
 typedef struct Reconstruction {
     size_t B, L, P;
     float *images;                  /* [B, S, S, C]: the network input */
-    int32_t *ids;                   /* [B, L]: the first keep of each row are visible */
+    Batch batch;                    /* the images, their masks and labels */
     float *panels[RECON_PANELS];
     double loss;
 } Reconstruction;
 
 /* images [B, S, S, C] <- the stored images resampled to the model's size and normalised. */
-static int read_input(const ReconArgs *a, const Pretrained *p, Dataset *ds, float *images, MaecError *err)
+static int read_input(const ReconArgs *a, const Pretrained *p, Dataset *ds, float *images, int32_t *labels,
+                      MaecError *err)
 {
     const int H = dataset_height(ds), W = dataset_width(ds), C = dataset_channels(ds);
-    const size_t S = (size_t)p->mae.cfg.model.img_size, in = dataset_sample_bytes(ds);
+    const size_t S = (size_t)p->model->img_size, in = dataset_sample_bytes(ds);
     uint8_t *raw = xmalloc(a->count * in, "stored images");
-    int rc = dataset_read_many(ds, a->indices, a->count, raw, NULL, err);
+    int rc = dataset_read_many(ds, a->indices, a->count, raw, labels, err);
     if (rc == 0) {
         Augmenter *resample = augmenter_create(H, W, C, &p->input);
         const AugmentDraw whole = augment_draw(&p->input, H, W, 0, 0, 0);
@@ -189,29 +194,31 @@ static void fill_grey(float *patches, size_t n, size_t P, const AugmentConfig *i
     }
 }
 
-static void reconstruct(Reconstruction *r, const ReconArgs *a, const Pretrained *p)
+/* The objective's step on the batch (its gradients are not used), then the panels. */
+static void reconstruct(Reconstruction *r, const ReconArgs *a, Pretrained *p)
 {
-    const Mae *mae = &p->mae;
-    const size_t n = r->B * r->L * r->P;
-    r->ids = xmalloc(r->B * r->L * sizeof *r->ids, "masks");
-    mask_random(r->ids, a->indices, r->B, r->L, (uint64_t)a->seed, 0);
-    MaeActs acts;
-    mae_acts_init(&acts, mae, r->B);
-    r->loss = mae_forward(mae, &acts, r->images, r->ids, r->B);
+    Objective *obj = &p->obj;
+    const size_t n = r->B * r->L * r->P, visible = obj->mask.visible;
+    Batch *b = &r->batch;
+    mask_set_init(&b->masks, &obj->mask, r->B);
+    mask_draw(&b->masks, &obj->mask, a->indices, r->B, (uint64_t)a->seed, 0);
+    double terms[OBJECTIVE_MAX_TERMS];
+    obj->cls->reserve(obj, r->B);
+    r->loss = obj->cls->step(obj, b, 1.0f, NULL, terms);
     for (int k = 0; k < RECON_PANELS; k++)
         r->panels[k] = xmalloc(n * sizeof(float), "reconstruction panel");
-    patchify(r->panels[0], r->images, r->B, mae->enc.geometry);
-    fill_grey(r->panels[1], r->B * r->L, r->P, &p->input, mae->cfg.model.in_chans);
-    copy_patches(r->panels[1], r->panels[0], r->ids, mae->keep, r);
-    mae_pixel_prediction(mae, &acts, r->images, r->B, r->panels[2]);
+    patchify(r->panels[0], b->images, r->B, p->enc->geometry);
+    fill_grey(r->panels[1], r->B * r->L, r->P, &p->input, p->model->in_chans);
+    copy_patches(r->panels[1], r->panels[0], b->masks.order, visible, r);
+    obj->cls->pixels(obj, b, r->panels[2]);
     memcpy(r->panels[3], r->panels[2], n * sizeof(float));
-    copy_patches(r->panels[3], r->panels[0], r->ids, mae->keep, r);
-    mae_acts_free(&acts);
+    copy_patches(r->panels[3], r->panels[0], b->masks.order, visible, r);
 }
 
 static void reconstruction_free(Reconstruction *r)
 {
-    free(r->images), free(r->ids);
+    free(r->batch.images), free(r->batch.labels);
+    mask_set_free(&r->batch.masks);
     for (int k = 0; k < RECON_PANELS; k++)
         free(r->panels[k]);
 }
@@ -256,14 +263,14 @@ static void canvas_draw(Canvas *cv, size_t row, int col, const float *image, con
 
 static int draw(const Reconstruction *r, const ReconArgs *a, const Pretrained *p, MaecError *err)
 {
-    const ModelConfig *m = &p->mae.cfg.model;
-    const size_t image_floats = (size_t)m->img_size * (size_t)m->img_size * (size_t)m->in_chans;
+    const ModelConfig *m = p->model;
+    const size_t visible = p->obj.mask.visible, image_floats = (size_t)m->img_size * (size_t)m->img_size * (size_t)m->in_chans;
     Canvas cv;
     if (canvas_init(&cv, r->B, m->img_size, m->in_chans, a->scale, err))
         return -1;
     float *images = xmalloc(r->B * image_floats * sizeof(float), "panel images");
     for (int k = 0; k < RECON_PANELS; k++) {
-        unpatchify(images, r->panels[k], r->B, p->mae.enc.geometry);
+        unpatchify(images, r->panels[k], r->B, p->enc->geometry);
         for (size_t b = 0; b < r->B; b++)
             canvas_draw(&cv, b, k, images + b * image_floats, &p->input);
     }
@@ -271,17 +278,20 @@ static int draw(const Reconstruction *r, const ReconArgs *a, const Pretrained *p
     if (rc == 0) /* with nothing masked the loss is 0 / 0 */
         log_info("recon: wrote %s: %zu rows x 4 panels of %d px (x%d), %zu of %zu patches masked, "
                  "loss on the masked patches %.4f", a->output, r->B, m->img_size, cv.scale,
-                 r->L - p->mae.keep, r->L, p->mae.keep < r->L ? r->loss : 0.0);
+                 r->L - visible, r->L, visible < r->L ? r->loss : 0.0);
     free(images), free(cv.pixels);
     return rc;
 }
 
-static int make_picture(const ReconArgs *a, const Pretrained *p, Dataset *ds, MaecError *err)
+static int make_picture(const ReconArgs *a, Pretrained *p, Dataset *ds, MaecError *err)
 {
-    const ModelConfig *m = &p->mae.cfg.model;
-    Reconstruction r = {.B = a->count, .L = p->mae.num_patches, .P = p->mae.patch_dim};
-    r.images = xmalloc(r.B * (size_t)(m->img_size * m->img_size * m->in_chans) * sizeof(float), "input images");
-    int rc = read_input(a, p, ds, r.images, err);
+    const ModelConfig *m = p->model;
+    Reconstruction r = {.B = a->count, .L = mask_patches(&p->obj.mask), .P = (size_t)vit_patch_dim(m)};
+    Batch *b = &r.batch;
+    *b = (Batch){.n = r.B, .samples = (size_t *)a->indices};
+    b->images = xmalloc(r.B * (size_t)(m->img_size * m->img_size * m->in_chans) * sizeof(float), "input images");
+    b->labels = xmalloc(r.B * sizeof *b->labels, "labels");
+    int rc = read_input(a, p, ds, b->images, b->labels, err);
     if (rc == 0) {
         reconstruct(&r, a, p);
         rc = draw(&r, a, p, err);

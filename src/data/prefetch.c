@@ -30,7 +30,7 @@ static void alloc_slot(Batch *b, const PrefetchConfig *cfg)
     b->images = xalloc_aligned(n * S * S * C * sizeof(float), "prefetched images");
     b->labels = xmalloc(n * sizeof(int32_t), "prefetched labels");
     b->samples = xmalloc(n * sizeof(size_t), "prefetched sample indices");
-    b->masks = xmalloc((n * cfg->mask_ints > 0 ? n * cfg->mask_ints : 1) * sizeof(int32_t), "prefetched masks");
+    mask_set_init(&b->masks, &cfg->mask, n);
 }
 
 /* Fills slot b with micro-batch number k of the run (k counts from first_step). */
@@ -51,8 +51,7 @@ static int produce(Prefetch *p, Batch *b, long k, MaecError *err)
         AugmentDraw d = augment_draw(&c->augment, H, W, c->seed, b->epoch, b->samples[i]);
         augment_apply(p->augmenter, b->images + i * out_floats, p->raw + i * in_bytes, &d);
     }
-    if (c->mask)
-        c->mask(c->mask_ctx, b);
+    mask_draw(&b->masks, &c->mask, b->samples, c->batch, c->seed, b->epoch);
     return 0;
 }
 
@@ -134,7 +133,8 @@ void prefetch_stop(Prefetch *p)
     pthread_mutex_unlock(&p->lock);
     pthread_join(p->thread, NULL);
     for (int i = 0; i < p->cfg.depth; i++) {
-        free(p->slots[i].images), free(p->slots[i].labels), free(p->slots[i].samples), free(p->slots[i].masks);
+        free(p->slots[i].images), free(p->slots[i].labels), free(p->slots[i].samples);
+        mask_set_free(&p->slots[i].masks);
     }
     free(p->slots);
     free(p->raw);

@@ -11,10 +11,11 @@
 #define MAX_BUCKETS 256
 
 void gradsync_init(GradSync *s, GradSyncKind kind, float *grads, size_t padded, size_t bucket_floats,
-                   float *shard, float *scratch)
+                   float *shard, float *scratch, GradSyncNames names)
 {
     memset(s, 0, sizeof *s);
     s->kind = kind, s->grads = grads, s->shard = shard, s->scratch = scratch, s->padded = padded;
+    s->names = names;
     s->world = dist_size(), s->rank = dist_rank();
     size_t bucket = bucket_floats == 0 || bucket_floats > padded ? padded : bucket_floats;
     if ((padded + bucket - 1) / bucket > MAX_BUCKETS)
@@ -40,6 +41,7 @@ void gradsync_begin(GradSync *s, bool accumulate)
 {
     s->started = 0;
     s->accumulate = accumulate;
+    s->lowest = s->padded;
     for (int k = 0; k < s->buckets; k++)
         s->requests[k] = MPI_REQUEST_NULL;
 }
@@ -84,12 +86,18 @@ void gradsync_ready(void *ctx, const float *from)
     if (from < s->grads || from > s->grads + s->padded)
         fatal("internal: gradient-ready pointer outside the gradient buffer");
     size_t off = (size_t)(from - s->grads);
+    if (off > s->lowest)
+        fatal("internal: gradient order: the backward pass reported %s final after it had reported "
+              "everything from %s on: an objective must declare its tensors so that their gradients finish "
+              "from the end of the table down (docs/variants/README.md)", s->names.at(s->names.ctx, off),
+              s->names.at(s->names.ctx, s->lowest));
+    s->lowest = off;
     while (s->started < s->buckets && bucket_lo(s, s->started) >= off)
         start_bucket(s, s->started++);
     /* Open MPI advances non-blocking collectives only inside MPI calls: this one lets the buckets
      * in flight move on while the backward pass computes the next layer. */
     int done;
-    if (s->started > 0)
+    if (s->world > 1 && s->started > 0)
         dist_check(MPI_Testall(s->started, s->requests, &done, MPI_STATUSES_IGNORE), "MPI_Testall (gradients)");
 }
 
@@ -103,7 +111,8 @@ void gradsync_finish(GradSync *s)
 {
     while (s->started < s->buckets)
         start_bucket(s, s->started++);
-    dist_check(MPI_Waitall(s->buckets, s->requests, MPI_STATUSES_IGNORE), "MPI_Waitall (gradients)");
+    if (s->world > 1)
+        dist_check(MPI_Waitall(s->buckets, s->requests, MPI_STATUSES_IGNORE), "MPI_Waitall (gradients)");
     const float inv = 1.0f / (float)s->world;
     if (s->kind == GRADSYNC_ALLREDUCE) {
         if (s->world > 1)

@@ -47,7 +47,7 @@ static void declare(ParamTable *t, const ModelConfig *m, size_t K)
 {
     size_t D = (size_t)m->embed_dim;
     param_table_init(t);
-    encoder_declare(t, m, false);
+    encoder_declare(t, m, "", false);
     param_table_add(t, "fc_norm.weight", 1, (size_t[]){D});
     param_table_add(t, "fc_norm.bias", 1, (size_t[]){D});
     param_table_add(t, "head.weight", 2, (size_t[]){K, D});
@@ -58,14 +58,17 @@ static void declare(ParamTable *t, const ModelConfig *m, size_t K)
             t->tensors[i].decay = false;
 }
 
-/* Encoder weights from the pretrained model; fc_norm 1/0; head normal(0, 2e-5) and 0, as the
+/* Encoder weights from the pretrained model (its tensors carry the encoder's prefix); fc_norm 1/0; head normal(0, 2e-5) and 0, as the
  * reference's trunc_normal_(std=2e-5) (the truncation at 2 std never binds at that scale). */
 static void init_weights(Classifier *c, const Pretrained *p, uint64_t seed)
 {
     for (size_t i = 0; i < c->table.count; i++) {
-        const ParamTensor *t = &c->table.tensors[i], *src = param_table_find(&p->mae.table, t->name);
+        const ParamTensor *t = &c->table.tensors[i];
+        char name[2 * PARAM_NAME_MAX];
+        snprintf(name, sizeof name, "%s%s", p->enc->prefix, t->name);
+        const ParamTensor *src = param_table_find(&p->obj.table, name);
         if (src)
-            memcpy(c->params + t->offset, p->mae.params + src->offset, t->numel * sizeof(float));
+            memcpy(c->params + t->offset, p->obj.params + src->offset, t->numel * sizeof(float));
     }
     Rng r = rng_make(seed, RNG_EVAL, 1u << 20, 0);
     for (size_t i = 0; i < c->dim; i++)
@@ -91,11 +94,11 @@ static void alloc_activations(Classifier *c)
                             B * (1 + c->tokens) * D};
     float **bufs[] = {&c->images, &c->pooled, &c->normed, &c->mean, &c->rstd, &c->logits, &c->dlogits,
                       &c->dnormed, &c->dpooled, &c->dout};
-    size_t bytes = encoder_acts_bytes(&c->enc, B, c->tokens);
+    size_t bytes = encoder_acts_bytes(&c->enc, B, c->tokens, true);
     for (size_t i = 0; i < sizeof sizes / sizeof sizes[0]; i++)
         bytes += arena_floats_size(sizes[i]);
     arena_init(&c->arena, bytes, "fine-tuning activations");
-    encoder_acts_init(&c->acts, &c->enc, B, c->tokens, &c->arena);
+    encoder_acts_init(&c->acts, &c->enc, B, c->tokens, true, &c->arena);
     for (size_t i = 0; i < sizeof sizes / sizeof sizes[0]; i++)
         *bufs[i] = arena_floats(&c->arena, sizes[i]);
 }
@@ -103,7 +106,7 @@ static void alloc_activations(Classifier *c)
 void classifier_init(Classifier *c, const Pretrained *p, size_t num_classes, size_t batch, uint64_t seed)
 {
     memset(c, 0, sizeof *c);
-    const ModelConfig *m = &p->mae.cfg.model;
+    const ModelConfig *m = p->model;
     c->dim = (size_t)m->embed_dim, c->tokens = (size_t)vit_num_patches(m), c->num_classes = num_classes;
     c->batch = batch, c->input = p->input;
     declare(&c->table, m, num_classes);
@@ -111,7 +114,7 @@ void classifier_init(Classifier *c, const Pretrained *p, size_t num_classes, siz
     c->params = xalloc_aligned(bytes, "fine-tuning parameters"), c->grads = xalloc_aligned(bytes, "gradients");
     c->m = xcalloc(c->table.padded, sizeof(float), "AdamW m"), c->v = xcalloc(c->table.padded, sizeof(float), "AdamW v");
     memset(c->params, 0, bytes), memset(c->grads, 0, bytes);
-    encoder_bind(&c->enc, m, &c->table, c->params, c->grads, false);
+    encoder_bind(&c->enc, m, "", &c->table, c->params, c->grads, false);
     bind(c);
     init_weights(c, p, seed);
     alloc_activations(c);
@@ -171,7 +174,7 @@ static void backward(Classifier *c, size_t B)
     memset(c->dout, 0, B * T * D * sizeof(float));
     for (size_t b = 0; b < B; b++)
         meanpool_backward(c->dout + (b * T + 1) * D, c->dpooled + b * D, 1, L, D);
-    encoder_backward(&c->enc, &c->acts, c->dout, B, L, NULL);
+    encoder_backward(&c->enc, &c->acts, c->dout, NULL, 0, B, L, NULL);
 }
 
 /* main_finetune.py's param_groups_lrd: patch embedding and CLS token are layer 0, block i is

@@ -5,6 +5,7 @@
 #include "maec/files.h"
 #include "maec/h5.h"
 #include "maec/log.h"
+#include "maec/zero.h"
 
 #include <dirent.h>
 #include <errno.h>
@@ -124,18 +125,18 @@ static void overlap(size_t lo, size_t hi, size_t offset, size_t numel, hsize_t *
     *b = y > x ? y - offset : x - offset;
 }
 
-/* /GROUP/<name> for every tensor, from a buffer holding flat elements [lo, hi) at base. */
-static void write_buffer(hid_t file, const char *path, const char *group_name, const CheckpointWrite *w,
-                         const float *base)
+/* /GROUP/<name> for every tensor of table, from a buffer holding flat elements [lo, hi) at base. */
+static void write_buffer(hid_t file, const char *path, const char *group_name, const ParamTable *table,
+                         const float *base, size_t lo, size_t hi)
 {
     hid_t group = H5Gcreate2(file, group_name, H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT);
     if (group < 0)
         write_failed(path, group_name);
-    for (size_t i = 0; i < w->table->count; i++) {
-        const ParamTensor *t = &w->table->tensors[i];
+    for (size_t i = 0; i < table->count; i++) {
+        const ParamTensor *t = &table->tensors[i];
         hsize_t a, b;
-        overlap(w->lo, w->hi, t->offset, t->numel, &a, &b);
-        write_tensor(group, path, t->name, t->ndim, t->shape, base + (t->offset + a - w->lo), a, b);
+        overlap(lo, hi, t->offset, t->numel, &a, &b);
+        write_tensor(group, path, t->name, t->ndim, t->shape, base + (t->offset + a - lo), a, b);
     }
     H5Gclose(group);
 }
@@ -161,12 +162,15 @@ static void write_arrays_collectively(const CheckpointWrite *w, const char *tmp)
     H5Pclose(fapl);
     if (file < 0)
         write_failed(tmp, "creating the file");
-    write_buffer(file, tmp, "model", w, w->params + w->lo);
+    write_buffer(file, tmp, "model", w->table, w->params + w->lo, w->lo, w->hi);
     write_fixed(file, tmp, w);
     hid_t optim = H5Gcreate2(file, "optim", H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT);
     H5Gclose(optim);
-    write_buffer(file, tmp, "optim/m", w, w->m);
-    write_buffer(file, tmp, "optim/v", w, w->v);
+    write_buffer(file, tmp, "optim/m", w->table, w->m, w->lo, w->hi);
+    write_buffer(file, tmp, "optim/v", w->table, w->v, w->lo, w->hi);
+    size_t lo, hi; /* every rank holds all of the state; each writes its share */
+    zero_shard_range(w->state->padded, dist_rank(), dist_size(), &lo, &hi);
+    write_buffer(file, tmp, "state", w->state, w->state_values + lo, lo, hi);
     if (H5Fclose(file) < 0)
         write_failed(tmp, "closing the file");
 }
@@ -302,15 +306,19 @@ static void shape_text(char *buf, size_t size, int ndim, const hsize_t *dims)
         snprintf(buf + k, size - (size_t)k, "]");
 }
 
-/* Reads flat elements [a, b) of /GROUP/<name> into dst, after checking the shape. */
-static int read_tensor(hid_t file, const char *path, const char *group, const ParamTensor *t, float *dst,
-                       hsize_t a, hsize_t b, MaecError *err)
+/* Reads flat elements [a, b) of /GROUP/<stored> into dst, after checking it has t's shape. The
+ * stored name differs from t's when a tensor is loaded under another name. */
+static int read_tensor_as(hid_t file, const char *path, const char *group, const char *stored,
+                          const ParamTensor *t, float *dst, hsize_t a, hsize_t b, MaecError *err)
 {
-    char name[PARAM_NAME_MAX + 32];
-    snprintf(name, sizeof name, "%s/%s", group, t->name);
+    char name[2 * PARAM_NAME_MAX + 32];
+    snprintf(name, sizeof name, "%s/%s", group, stored);
+    const char *as = strcmp(stored, t->name) ? t->name : NULL;
     if (!h5_link_exists(file, name))
-        return error_set(err, "checkpoint %s has no tensor %s: it was written for another model or objective",
-                         path, name);
+        return as ? error_set(err, "checkpoint %s has no tensor %s to load as %s: it holds another model",
+                              path, name, as)
+                  : error_set(err, "checkpoint %s has no tensor %s: it was written for another model or "
+                              "objective", path, name);
     hid_t dset = H5Dopen2(file, name, H5P_DEFAULT), space = H5Dget_space(dset);
     hsize_t dims[8], want[PARAM_MAX_DIMS];
     int nd = H5Sget_simple_extent_dims(space, dims, NULL);
@@ -325,6 +333,9 @@ static int read_tensor(hid_t file, const char *path, const char *group, const Pa
         shape_text(got_s, sizeof got_s, nd, dims);
         shape_text(want_s, sizeof want_s, t->ndim, want);
         H5Dclose(dset);
+        if (as)
+            return error_set(err, "checkpoint %s: %s has shape %s, but %s of this job's configuration has %s: "
+                             "configure it as the model that wrote the checkpoint", path, name, got_s, as, want_s);
         return error_set(err, "checkpoint %s: %s has shape %s, but the model has %s: the job's model "
                               "configuration differs from the one that wrote the checkpoint", path, name, got_s, want_s);
     }
@@ -332,6 +343,12 @@ static int read_tensor(hid_t file, const char *path, const char *group, const Pa
     herr_t rc = H5Dread(dset, H5T_NATIVE_FLOAT, mem, sel, H5P_DEFAULT, dst);
     H5Sclose(mem), H5Sclose(sel), H5Dclose(dset);
     return rc < 0 ? h5_error(err, "reading %s from checkpoint %s", name, path) : 0;
+}
+
+static int read_tensor(hid_t file, const char *path, const char *group, const ParamTensor *t, float *dst,
+                       hsize_t a, hsize_t b, MaecError *err)
+{
+    return read_tensor_as(file, path, group, t->name, t, dst, a, b, err);
 }
 
 static int read_meta_open(hid_t file, const char *path, CheckpointMeta *meta, MaecError *err)
@@ -347,9 +364,10 @@ static int read_meta_open(hid_t file, const char *path, CheckpointMeta *meta, Ma
     free(format);
     if (h5_attr_read_numbers(file, "version", H5T_NATIVE_INT, &version, 1, err))
         return error_prefix(err, "%s", path);
-    if (version != CHECKPOINT_FORMAT_VERSION)
-        return error_set(err, "%s is a checkpoint of format version %d; this maec reads version %d", path,
-                         version, CHECKPOINT_FORMAT_VERSION);
+    if (version < 1 || version > CHECKPOINT_FORMAT_VERSION)
+        return error_set(err, "%s is a checkpoint of format version %d; this maec reads versions 1 to %d: use "
+                         "the maec that wrote it, or a newer one", path, version, CHECKPOINT_FORMAT_VERSION);
+    meta->version = version;
     char **config = NULL;
     size_t nconfig = 0;
     if (h5_attr_read_numbers(file, "step", H5T_NATIVE_LLONG, &step, 1, err) ||
@@ -400,34 +418,55 @@ void checkpoint_meta_free(CheckpointMeta *meta)
     meta->config_yaml = NULL;
 }
 
-static int read_all(hid_t file, const char *path, const ParamTable *table, float *params, float *m, float *v,
-                    size_t lo, size_t hi, MaecError *err)
+static size_t group_links(hid_t file, const char *name)
 {
-    for (size_t i = 0; i < table->count; i++) {
-        const ParamTensor *t = &table->tensors[i];
-        if (read_tensor(file, path, "model", t, params + t->offset, 0, t->numel, err))
-            return -1;
-        hsize_t a, b;
-        overlap(lo, hi, t->offset, t->numel, &a, &b);
-        if (m && (read_tensor(file, path, "optim/m", t, m + (t->offset + a - lo), a, b, err) ||
-                  read_tensor(file, path, "optim/v", t, v + (t->offset + a - lo), a, b, err)))
-            return -1;
-    }
-    hsize_t stored = 0;
-    hid_t group = H5Gopen2(file, "optim/m", H5P_DEFAULT);
+    hsize_t links = 0;
+    hid_t group = h5_link_exists(file, name) ? H5Gopen2(file, name, H5P_DEFAULT) : -1;
     H5G_info_t info;
     if (group >= 0 && H5Gget_info(group, &info) >= 0)
-        stored = info.nlinks;
+        links = info.nlinks;
     if (group >= 0)
         H5Gclose(group);
-    if (stored != table->count)
-        return error_set(err, "checkpoint %s holds %llu trainable tensors, the model %zu: it was written for "
-                              "another model or objective", path, (unsigned long long)stored, table->count);
+    return (size_t)links;
+}
+
+static int read_state(hid_t file, const char *path, int version, const CheckpointRead *r, MaecError *err)
+{
+    if (!r->state || r->state->count == 0)
+        return 0;
+    if (version < 2)
+        return error_set(err, "checkpoint %s (format 1) holds no objective state (/state), which this objective "
+                         "keeps (%s, ...): it was written by another objective; start a new run", path,
+                         r->state->tensors[0].name);
+    for (size_t i = 0; i < r->state->count; i++) {
+        const ParamTensor *t = &r->state->tensors[i];
+        if (read_tensor(file, path, "state", t, r->state_values + t->offset, 0, t->numel, err))
+            return -1;
+    }
     return 0;
 }
 
-int checkpoint_load(const char *path, const ParamTable *table, float *params, float *m, float *v, size_t lo,
-                    size_t hi, CheckpointMeta *meta, MaecError *err)
+static int read_all(hid_t file, const char *path, int version, const CheckpointRead *r, MaecError *err)
+{
+    const ParamTable *table = r->table;
+    for (size_t i = 0; i < table->count; i++) {
+        const ParamTensor *t = &table->tensors[i];
+        if (read_tensor(file, path, "model", t, r->params + t->offset, 0, t->numel, err))
+            return -1;
+        hsize_t a, b;
+        overlap(r->lo, r->hi, t->offset, t->numel, &a, &b);
+        if (r->m && (read_tensor(file, path, "optim/m", t, r->m + (t->offset + a - r->lo), a, b, err) ||
+                     read_tensor(file, path, "optim/v", t, r->v + (t->offset + a - r->lo), a, b, err)))
+            return -1;
+    }
+    size_t stored = group_links(file, "optim/m");
+    if (stored != table->count)
+        return error_set(err, "checkpoint %s holds %zu trainable tensors, the model %zu: it was written for "
+                              "another model or objective", path, stored, table->count);
+    return read_state(file, path, version, r, err);
+}
+
+int checkpoint_load(const char *path, const CheckpointRead *r, CheckpointMeta *meta, MaecError *err)
 {
     hid_t file = h5_open_file(path, false, err);
     if (file < 0)
@@ -435,10 +474,38 @@ int checkpoint_load(const char *path, const ParamTable *table, float *params, fl
     h5_lock();
     int rc = read_meta_open(file, path, meta, err);
     if (rc == 0)
-        rc = read_all(file, path, table, params, m, v, lo, hi, err);
+        rc = read_all(file, path, meta->version, r, err);
     if (rc != 0)
         checkpoint_meta_free(meta);
     h5_unlock();
     h5_close_file(file);
+    return rc;
+}
+
+int checkpoint_load_renamed(const char *path, const ParamTable *table, float *params, const char *from,
+                            const char *to, size_t *loaded, MaecError *err)
+{
+    hid_t file = h5_open_file(path, false, err);
+    if (file < 0)
+        return -1;
+    h5_lock();
+    CheckpointMeta meta;
+    int rc = read_meta_open(file, path, &meta, err);
+    checkpoint_meta_free(&meta);
+    const size_t n_to = strlen(to);
+    *loaded = 0;
+    for (size_t i = 0; i < table->count && rc == 0; i++) {
+        const ParamTensor *t = &table->tensors[i];
+        if (strncmp(t->name, to, n_to))
+            continue;
+        char stored[2 * PARAM_NAME_MAX];
+        snprintf(stored, sizeof stored, "%s%s", from, t->name + n_to);
+        rc = read_tensor_as(file, path, "model", stored, t, params + t->offset, 0, t->numel, err);
+        *loaded += rc == 0;
+    }
+    h5_unlock();
+    h5_close_file(file);
+    if (rc == 0 && *loaded == 0)
+        return error_set(err, "internal: no tensor of the model starts with '%s' to load from %s", to, path);
     return rc;
 }

@@ -4,12 +4,10 @@
 #include <string.h>
 
 /* Enum fields are stored through int pointers by the key table. */
-_Static_assert(sizeof(JobObjectiveName) == sizeof(int) && sizeof(JobMaskKind) == sizeof(int) &&
-               sizeof(JobNormalize) == sizeof(int) && sizeof(JobDistMode) == sizeof(int),
+_Static_assert(sizeof(JobNormalize) == sizeof(int) && sizeof(JobDistMode) == sizeof(int),
                "job enums must be int-sized");
 
-static const char *const objective_names[] = {"mae", NULL};
-static const char *const mask_names[] = {"random", NULL};
+static const char *const mask_weight_names[] = {"none", "neighbours", NULL};
 static const char *const normalize_names[] = {"dataset", "imagenet", "none", "custom", NULL};
 static const char *const dist_names[] = {"allreduce", "zero1", "zero2", NULL};
 
@@ -21,33 +19,23 @@ static void fill_from_preset(void *target)
         fatal("internal: %s", err.msg);
 }
 
-#define AT(field) offsetof(JobConfig, field)
-#define SECTION(p, d) {.path = p, .type = KEY_SECTION, .doc = d}
-#define INT(p, f, lo, hi, d, text) \
-    {.path = p, .type = KEY_INT, .offset = AT(f), .min = lo, .max = hi, .def = d, .doc = text}
-#define FLOAT(p, f, lo, hi, fl, d, text) \
-    {.path = p, .type = KEY_FLOAT, .offset = AT(f), .min = lo, .max = hi, .flags = fl, .def = d, .doc = text}
-#define BOOL(p, f, d, text) {.path = p, .type = KEY_BOOL, .offset = AT(f), .def = d, .doc = text}
-#define STRING(p, f, fl, d, text) {.path = p, .type = KEY_STRING, .offset = AT(f), .flags = fl, .def = d, .doc = text}
-#define ENUM(p, f, n, d, text) {.path = p, .type = KEY_ENUM, .offset = AT(f), .names = n, .def = d, .doc = text}
-#define FLOATS(p, f, len, lo, hi, fl, d, text)                                                           \
-    {.path = p, .type = KEY_FLOATS, .offset = AT(f), .min = lo, .max = hi, .flags = fl, .length = len, \
-     .def = d, .doc = text}
+#define KEYROW_TARGET JobConfig
+#define AT KEYROW_AT
 #define MODEL_INT(p, f, hi, text) \
     {.path = p, .type = KEY_INT, .offset = AT(f), .min = 1, .max = hi, .default_from = "model.preset", .doc = text}
 #define OPEN_MIN KEY_MIN_OPEN
 #define OPEN_MAX KEY_MAX_OPEN
-#define OPEN (KEY_MIN_OPEN | KEY_MAX_OPEN)
+#define OPEN KEY_OPEN
 #define UNBOUNDED HUGE_VAL
 
 /* The single source of truth for keys: order, types, ranges, defaults and docs. Keys of a section
  * come right after its row, before its subsections (see keytable.h). */
 static const Key keys[] = {
-    INT("seed", seed, 0, UNBOUNDED, "0", "Seed of every random draw (initialisation, masks, crops, shuffling); "
+    KEYROW_INT("seed", seed, 0, UNBOUNDED, "0", "Seed of every random draw (initialisation, masks, crops, shuffling); "
         "a seed gives the same run on any number of ranks"),
-    INT("threads", threads, 0, 1024, "0", "Worker threads per rank; 0 = the CPUs this rank may use"),
+    KEYROW_INT("threads", threads, 0, 1024, "0", "Worker threads per rank; 0 = the CPUs this rank may use"),
 
-    SECTION("model", "The ViT encoder and the MAE decoder. `preset` fills every field that is not given "
+    KEYROW_SECTION("model", "The ViT encoder and the MAE decoder. `preset` fills every field that is not given "
             "explicitly; a field given here or with --set keeps its value, whatever the order."),
     {.path = "model.preset", .type = KEY_ENUM, .offset = AT(model_preset), .names = vit_preset_names,
      .def = "vit-tiny", .after = fill_from_preset,
@@ -69,104 +57,112 @@ static const Key keys[] = {
      .flags = OPEN_MIN, .default_from = "model.preset",
      .doc = "MLP hidden width as a multiple of the block width (encoder and decoder)"},
 
-    SECTION("objective", "What the model learns."),
-    ENUM("objective.name", objective.name, objective_names, "mae", "`mae`: reconstruct the pixels of "
-         "the masked patches, loss on masked patches only (He et al. 2022)"),
-    BOOL("objective.norm_pix_loss", objective.norm_pix_loss, "true", "Targets are the pixels normalised "
-         "per patch (mean 0, variance 1), as in the MAE paper's best models; turn off to view "
-         "reconstructions directly"),
-
-    SECTION("masking", "Which patches the encoder does not see."),
-    ENUM("masking.kind", masking.kind, mask_names, "random", "`random`: a uniformly random subset of "
-         "each image's patches, drawn from (seed, epoch, sample)"),
-    FLOAT("masking.ratio", masking.ratio, 0, 1, OPEN, "0.75", "Fraction of patches masked; "
+    KEYROW_SECTION("masking", "Which patches the encoder does not see, for the objectives that take the job's mask "
+            "(their pages in docs/variants say so). Masks are drawn from (seed, epoch, sample), so they do not "
+            "depend on the number of ranks."),
+    KEYROW_ENUM("masking.kind", masking.kind, mask_kind_names, "random", "The mask generator: `random` masks a "
+         "uniformly random subset of each image's patches (MAE), `block` random rectangles of patches "
+         "(BEiT), topped up to the exact count with random ones"),
+    KEYROW_FLOAT("masking.ratio", masking.ratio, 0, 1, OPEN, "0.75", "Fraction of patches masked; "
           "int(patches * (1 - ratio)) stay visible and must be at least 1"),
+    KEYROW_ENUM("masking.weights", masking.weights, mask_weight_names, "none", "Loss weight of each masked patch: "
+         "`none` 1, `neighbours` 1 + the masked fraction of its 3x3 neighbourhood (BootMAE's weight_mask); "
+         "the loss is still divided by the number of masked patches"),
+    KEYROW_FLOAT("masking.block_ratio", masking.block_ratio, 0, 1, OPEN_MAX, "0", "With `kind: block`, the fraction "
+          "of patches that the rectangles cover before the count is made exact; 0 = masking.ratio"),
+    KEYROW_INT("masking.block_min_patches", masking.block_min_patches, 1, 1 << 20, "16", "With `kind: block`, the "
+        "smallest rectangle in patches (BEiT: 16)"),
+    KEYROW_FLOAT("masking.block_min_aspect", masking.block_min_aspect, 0, 1, OPEN_MIN, "0.3", "With `kind: block`, "
+          "the aspect ratios of the rectangles lie in [block_min_aspect, 1 / block_min_aspect] (BEiT: 0.3)"),
 
-    SECTION("data", "The datasets (HDF5 files written by `maec prep`) and how images are prepared."),
-    STRING("data.train", data.train, KEY_NONEMPTY, "\"\"", "The training data: an HDF5 dataset file, a "
+    KEYROW_SECTION("data", "The datasets (HDF5 files written by `maec prep`) and how images are prepared."),
+    KEYROW_STRING("data.train", data.train, KEY_NONEMPTY, "\"\"", "The training data: an HDF5 dataset file, a "
            "glob such as `data/nct-*.h5`, or a comma-separated list of shards. Required"),
-    STRING("data.val", data.val, 0, "\"\"", "Validation data for the reconstruction loss, in the same "
+    KEYROW_STRING("data.val", data.val, 0, "\"\"", "Validation data for the reconstruction loss, in the same "
            "forms; empty = none"),
-    ENUM("data.normalize", data.normalize, normalize_names, "dataset", "Per-channel normalisation of "
+    KEYROW_ENUM("data.normalize", data.normalize, normalize_names, "dataset", "Per-channel normalisation of "
          "pixels in [0, 1]: `dataset` uses the mean/std stored in the dataset, `imagenet` the ImageNet "
          "values (RGB only), `custom` data.mean and data.std, `none` none"),
-    FLOATS("data.mean", data.mean, 0, 0, 1, 0, "[]", "With `normalize: custom`, the mean of each "
+    KEYROW_FLOATS("data.mean", data.mean, 0, 0, 1, 0, "[]", "With `normalize: custom`, the mean of each "
            "channel (model.in_chans values), in pixel units of [0, 1]"),
-    FLOATS("data.std", data.std, 0, 0, 1, OPEN_MIN, "[]", "With `normalize: custom`, the standard "
+    KEYROW_FLOATS("data.std", data.std, 0, 0, 1, OPEN_MIN, "[]", "With `normalize: custom`, the standard "
            "deviation of each channel (model.in_chans values)"),
-    INT("data.prefetch", data.prefetch, 1, 64, "2", "Batches the prefetch thread reads and augments "
+    KEYROW_INT("data.prefetch", data.prefetch, 1, 64, "2", "Batches the prefetch thread reads and augments "
         "ahead of the step"),
 
-    SECTION("data.augment", "Random changes to each training image, drawn from (seed, epoch, sample) so "
+    KEYROW_SECTION("data.augment", "Random changes to each training image, drawn from (seed, epoch, sample) so "
             "they do not depend on the number of ranks."),
-    FLOATS("data.augment.crop_scale", data.augment.crop_scale, 2, 0, 1, OPEN_MIN | KEY_ASCENDING,
+    KEYROW_FLOATS("data.augment.crop_scale", data.augment.crop_scale, 2, 0, 1, OPEN_MIN | KEY_ASCENDING,
            "[0.2, 1.0]", "Random resized crop: range of the crop's area as a fraction of the image"),
-    FLOATS("data.augment.crop_ratio", data.augment.crop_ratio, 2, 0, 100, OPEN_MIN | KEY_ASCENDING,
+    KEYROW_FLOATS("data.augment.crop_ratio", data.augment.crop_ratio, 2, 0, 100, OPEN_MIN | KEY_ASCENDING,
            "[0.75, 1.3333333333333333]", "Random resized crop: range of the crop's aspect ratio "
            "(width / height)"),
-    BOOL("data.augment.hflip", data.augment.hflip, "true", "Mirror left-right with probability 1/2"),
-    BOOL("data.augment.vflip", data.augment.vflip, "false", "Mirror top-bottom with probability 1/2 "
+    KEYROW_BOOL("data.augment.hflip", data.augment.hflip, "true", "Mirror left-right with probability 1/2"),
+    KEYROW_BOOL("data.augment.vflip", data.augment.vflip, "false", "Mirror top-bottom with probability 1/2 "
          "(tissue tiles have no up)"),
-    BOOL("data.augment.rot90", data.augment.rot90, "false", "Rotate by a random multiple of 90 degrees"),
+    KEYROW_BOOL("data.augment.rot90", data.augment.rot90, "false", "Rotate by a random multiple of 90 degrees"),
 
-    SECTION("optim", "AdamW and the learning-rate schedule: linear warm-up from 0 to the peak, then a "
+    KEYROW_SECTION("optim", "AdamW and the learning-rate schedule: linear warm-up from 0 to the peak, then a "
             "half-cosine down to min_lr, updated every optimizer step."),
-    FLOAT("optim.blr", optim.blr, 0, 1, OPEN_MIN, "1.5e-4", "Base learning rate: the peak is blr * global "
+    KEYROW_FLOAT("optim.blr", optim.blr, 0, 1, OPEN_MIN, "1.5e-4", "Base learning rate: the peak is blr * global "
           "batch / 256 (global batch = ranks * batch_per_rank * accum_iter) unless optim.lr > 0"),
-    FLOAT("optim.lr", optim.lr, 0, 10, 0, "0", "Peak learning rate as an absolute value; 0 = from "
+    KEYROW_FLOAT("optim.lr", optim.lr, 0, 10, 0, "0", "Peak learning rate as an absolute value; 0 = from "
           "optim.blr"),
-    FLOAT("optim.min_lr", optim.min_lr, 0, 10, 0, "0", "Learning rate at the end of the cosine"),
-    FLOAT("optim.epochs", optim.epochs, 0, 1e6, OPEN_MIN, "400", "Run length in passes over data.train; "
+    KEYROW_FLOAT("optim.min_lr", optim.min_lr, 0, 10, 0, "0", "Learning rate at the end of the cosine"),
+    KEYROW_FLOAT("optim.epochs", optim.epochs, 0, 1e6, OPEN_MIN, "400", "Run length in passes over data.train; "
           "fractions are fine (the schedule is per step)"),
-    INT("optim.steps", optim.steps, 0, UNBOUNDED, "0", "Run length in optimizer steps; when > 0 it replaces "
+    KEYROW_INT("optim.steps", optim.steps, 0, UNBOUNDED, "0", "Run length in optimizer steps; when > 0 it replaces "
         "optim.epochs"),
-    FLOAT("optim.warmup_epochs", optim.warmup_epochs, 0, 1e6, 0, "40", "Warm-up length in epochs"),
-    INT("optim.warmup_steps", optim.warmup_steps, 0, UNBOUNDED, "0", "Warm-up length in optimizer steps; when "
+    KEYROW_FLOAT("optim.warmup_epochs", optim.warmup_epochs, 0, 1e6, 0, "40", "Warm-up length in epochs"),
+    KEYROW_INT("optim.warmup_steps", optim.warmup_steps, 0, UNBOUNDED, "0", "Warm-up length in optimizer steps; when "
         "> 0 it replaces optim.warmup_epochs"),
-    INT("optim.batch_per_rank", optim.batch_per_rank, 1, 65536, "64", "Images per rank in one "
+    KEYROW_INT("optim.batch_per_rank", optim.batch_per_rank, 1, 65536, "64", "Images per rank in one "
         "forward/backward pass"),
-    INT("optim.global_batch", optim.global_batch, 0, 1 << 24, "0", "Images per optimizer step over all "
+    KEYROW_INT("optim.global_batch", optim.global_batch, 0, 1 << 24, "0", "Images per optimizer step over all "
         "ranks; when > 0, batch_per_rank becomes global_batch / (ranks * accum_iter), which must be "
         "whole"),
-    INT("optim.accum_iter", optim.accum_iter, 1, 65536, "1", "Passes whose gradients are summed before "
+    KEYROW_INT("optim.accum_iter", optim.accum_iter, 1, 65536, "1", "Passes whose gradients are summed before "
         "each optimizer step"),
-    FLOAT("optim.weight_decay", optim.weight_decay, 0, 1, 0, "0.05", "AdamW decoupled weight decay; "
+    KEYROW_FLOAT("optim.weight_decay", optim.weight_decay, 0, 1, 0, "0.05", "AdamW decoupled weight decay; "
           "biases and LayerNorm parameters get none"),
-    FLOAT("optim.beta1", optim.beta1, 0, 1, OPEN_MAX, "0.9", "AdamW decay of the gradient average"),
-    FLOAT("optim.beta2", optim.beta2, 0, 1, OPEN_MAX, "0.95", "AdamW decay of the squared-gradient "
+    KEYROW_FLOAT("optim.beta1", optim.beta1, 0, 1, OPEN_MAX, "0.9", "AdamW decay of the gradient average"),
+    KEYROW_FLOAT("optim.beta2", optim.beta2, 0, 1, OPEN_MAX, "0.95", "AdamW decay of the squared-gradient "
           "average (MAE uses 0.95, not PyTorch's 0.999)"),
-    FLOAT("optim.eps", optim.eps, 0, 1, OPEN_MIN, "1e-8", "AdamW epsilon added to the denominator"),
-    FLOAT("optim.clip_grad", optim.clip_grad, 0, UNBOUNDED, 0, "0", "Clip the global gradient norm to this "
+    KEYROW_FLOAT("optim.eps", optim.eps, 0, 1, OPEN_MIN, "1e-8", "AdamW epsilon added to the denominator"),
+    KEYROW_FLOAT("optim.clip_grad", optim.clip_grad, 0, UNBOUNDED, 0, "0", "Clip the global gradient norm to this "
           "value; 0 = no clipping (MAE pre-training does not clip)"),
 
-    SECTION("dist", "How ranks combine gradients and share optimizer state. Every mode gives the same "
+    KEYROW_SECTION("dist", "How ranks combine gradients and share optimizer state. Every mode gives the same "
             "parameters; the ZeRO modes use less memory per rank."),
-    ENUM("dist.mode", dist.mode, dist_names, "allreduce", "`allreduce`: every rank holds all optimizer "
+    KEYROW_ENUM("dist.mode", dist.mode, dist_names, "allreduce", "`allreduce`: every rank holds all optimizer "
          "state; `zero1`: optimizer state sharded across ranks; `zero2`: gradients sharded too"),
-    FLOAT("dist.bucket_mb", dist.bucket_mb, 0, 4096, OPEN_MIN, "4", "Gradient message size in MiB: "
+    KEYROW_FLOAT("dist.bucket_mb", dist.bucket_mb, 0, 4096, OPEN_MIN, "4", "Gradient message size in MiB: "
           "larger means fewer messages, smaller means communication starts earlier in the backward pass"),
-    BOOL("dist.overlap", dist.overlap, "true", "Start reducing each bucket of gradients as soon as the "
+    KEYROW_BOOL("dist.overlap", dist.overlap, "true", "Start reducing each bucket of gradients as soon as the "
          "backward pass has finished it, while it computes the layers below; the result is the same "
          "either way"),
 
-    SECTION("checkpoint", "Where and when the run is saved. A checkpoint holds the model, the optimizer "
+    KEYROW_SECTION("checkpoint", "Where and when the run is saved. A checkpoint holds the model, the optimizer "
             "state, the position in the data and this configuration."),
-    STRING("checkpoint.dir", checkpoint.dir, KEY_NONEMPTY, "runs/default", "Directory of the run "
+    KEYROW_STRING("checkpoint.dir", checkpoint.dir, KEY_NONEMPTY, "runs/default", "Directory of the run "
            "(checkpoints, metrics); created if missing"),
-    INT("checkpoint.every_steps", checkpoint.every_steps, 0, UNBOUNDED, "0", "Save every N optimizer steps; "
+    KEYROW_INT("checkpoint.every_steps", checkpoint.every_steps, 0, UNBOUNDED, "0", "Save every N optimizer steps; "
         "0 = off"),
-    FLOAT("checkpoint.every_minutes", checkpoint.every_minutes, 0, 1e6, 0, "30", "Save when this many "
+    KEYROW_FLOAT("checkpoint.every_minutes", checkpoint.every_minutes, 0, 1e6, 0, "30", "Save when this many "
           "minutes have passed since the last save; 0 = off"),
-    INT("checkpoint.keep_last", checkpoint.keep_last, 1, 1000000, "3", "Checkpoints kept; older ones are "
+    KEYROW_INT("checkpoint.keep_last", checkpoint.keep_last, 1, 1000000, "3", "Checkpoints kept; older ones are "
         "deleted once a newer one is complete"),
 
-    SECTION("log", "Progress and metrics (written by rank 0)."),
-    INT("log.every_steps", log.every_steps, 1, UNBOUNDED, "10", "Write a metrics line every N optimizer steps"),
-    STRING("log.metrics", log.metrics, KEY_NONEMPTY, "metrics.jsonl", "Metrics file, one JSON object "
+    KEYROW_SECTION("log", "Progress and metrics (written by rank 0)."),
+    KEYROW_INT("log.every_steps", log.every_steps, 1, UNBOUNDED, "10", "Write a metrics line every N optimizer steps"),
+    KEYROW_STRING("log.metrics", log.metrics, KEY_NONEMPTY, "metrics.jsonl", "Metrics file, one JSON object "
            "per line; a relative path is inside checkpoint.dir"),
 };
 
-static const KeyTable table = {keys, sizeof keys / sizeof keys[0], sizeof(JobConfig), offsetof(JobConfig, sources)};
+/* The objective section is read by the objective layer (job.h). */
+static const char *const delegated[] = {"objective", NULL};
+static const KeyTable table = {keys, sizeof keys / sizeof keys[0], sizeof(JobConfig), offsetof(JobConfig, sources),
+                               .skip = delegated};
 
 const KeyTable *config_keys(void) { return &table; }
 

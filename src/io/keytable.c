@@ -117,6 +117,22 @@ static bool in_section(const char *path, const char *section)
     return section_length(path) == n && !strncmp(path, section, n);
 }
 
+/* path is section or lies anywhere below it. */
+static bool under(const char *path, const char *section)
+{
+    size_t n = strlen(section);
+    return !strncmp(path, section, n) && (path[n] == '\0' || path[n] == '.');
+}
+
+/* Paths another table reads (see KeyTable). The section's own path and the root are visited. */
+static bool passed_over(const KeyTable *t, const char *path)
+{
+    for (const char *const *s = t->skip; s && *s; s++)
+        if (under(path, *s))
+            return true;
+    return t->section && !under(path, t->section) && !under(t->section, path);
+}
+
 /* Bytes of a key's value in the target struct. */
 static size_t value_size(const Key *k)
 {
@@ -252,6 +268,9 @@ static int unknown_key(const KeyTable *t, const char *path, const Place *at, Mae
     char section[MAX_PATH_CHARS], keys[1024];
     snprintf(section, sizeof section, "%.*s", (int)section_length(path), path);
     join_children(keys, sizeof keys, t, section);
+    if (t->title && t->section && !strcmp(section, t->section))
+        return error_at(at, err, "unknown key '%s'; the keys of %s are: %s", path, t->title,
+                        keys[0] ? keys : "(none)");
     if (!section[0])
         return error_at(at, err, "unknown key '%s'; the top-level keys are: %s", path, keys);
     return error_at(at, err, "unknown key '%s'; the keys of '%s' are: %s", path, section, keys);
@@ -468,11 +487,15 @@ static int visit_section(Read *read, const char *section, yaml_node_t *value, co
 
 static int visit(Read *read, const char *path, yaml_node_t *value, const Place *key_place, MaecError *err)
 {
-    const Key *row = path[0] ? find_row(read->table, path) : NULL;
+    const KeyTable *t = read->table;
+    if (path[0] && passed_over(t, path))
+        return 0;
+    const Key *row = path[0] ? find_row(t, path) : NULL;
     if (row && row->type != KEY_SECTION)
         return add_item(read, row, value, key_place, err);
-    if (!row && path[0])
-        return unknown_key(read->table, path, key_place, err);
+    bool own_section = t->section && under(t->section, path);
+    if (!row && path[0] && !own_section)
+        return t->lenient ? 0 : unknown_key(t, path, key_place, err);
     return visit_section(read, path, value, key_place, err);
 }
 
@@ -1001,6 +1024,14 @@ bool keytable_equal(const void *a, const void *b, const KeyTable *table)
     return true;
 }
 
+bool keytable_equal_within(const void *a, const void *b, const KeyTable *table, const char *section)
+{
+    for (size_t i = 0; i < table->count; i++)
+        if (under(table->keys[i].path, section) && !value_equal(a, b, &table->keys[i]))
+            return false;
+    return true;
+}
+
 static const char *type_name(KeyType type)
 {
     static const char *const names[] = {"section", "int", "float", "bool", "string", "enum", "float list"};
@@ -1058,6 +1089,8 @@ char *keytable_reference_markdown(const KeyTable *table)
     size_t length = 0;
     FILE *out = memory_file(&text, &length);
     bool need_header = true;
+    if (table->section)
+        fprintf(out, "\n### %s\n\n%s\n", table->title, table->doc);
     for (size_t i = 0; i < table->count; i++) {
         const Key *k = &table->keys[i];
         if (k->type == KEY_SECTION) {
@@ -1065,7 +1098,7 @@ char *keytable_reference_markdown(const KeyTable *table)
             need_header = true;
             continue;
         }
-        if (i == 0)
+        if (i == 0 && !table->section)
             fputs("\n### Top level\n", out);
         if (need_header)
             fputs("\n| key | type | default | allowed | meaning |\n|---|---|---|---|---|\n", out);

@@ -3,43 +3,64 @@
 #include "maec/linear.h"
 #include "maec/posembed.h"
 
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
-static TransformerShape encoder_shape(const ModelConfig *cfg, bool final_norm)
+static void prefixed(char *buf, const char *prefix, const char *name)
 {
-    return (TransformerShape){"blocks", final_norm ? "norm" : NULL, (size_t)cfg->depth,
-                              (size_t)cfg->embed_dim, (size_t)cfg->num_heads,
-                              (size_t)vit_mlp_hidden(cfg, cfg->embed_dim)};
+    if ((size_t)snprintf(buf, PARAM_NAME_MAX, "%s%s", prefix, name) >= PARAM_NAME_MAX)
+        fatal("internal: tensor name '%s%s' is too long", prefix, name);
 }
 
-void encoder_declare(ParamTable *table, const ModelConfig *cfg, bool final_norm)
+static TransformerShape encoder_shape(const ModelConfig *cfg, const char *prefix, bool final_norm)
+{
+    char blocks[PARAM_NAME_MAX], norm[PARAM_NAME_MAX];
+    prefixed(blocks, prefix, "blocks");
+    prefixed(norm, prefix, "norm");
+    return transformer_shape(blocks, final_norm ? norm : NULL, (size_t)cfg->depth, (size_t)cfg->embed_dim,
+                             (size_t)cfg->num_heads, (size_t)vit_mlp_hidden(cfg, cfg->embed_dim));
+}
+
+void encoder_declare(ParamTable *table, const ModelConfig *cfg, const char *prefix, bool final_norm)
 {
     size_t D = (size_t)cfg->embed_dim, C = (size_t)cfg->in_chans, p = (size_t)cfg->patch_size;
-    param_table_add(table, "cls_token", 3, (size_t[]){1, 1, D});
-    param_table_add(table, "patch_embed.proj.weight", 4, (size_t[]){D, C, p, p});
-    param_table_add(table, "patch_embed.proj.bias", 1, (size_t[]){D});
-    transformer_declare(table, encoder_shape(cfg, final_norm));
+    char name[PARAM_NAME_MAX];
+    prefixed(name, prefix, "cls_token");
+    param_table_add(table, name, 3, (size_t[]){1, 1, D});
+    prefixed(name, prefix, "patch_embed.proj.weight");
+    param_table_add(table, name, 4, (size_t[]){D, C, p, p});
+    prefixed(name, prefix, "patch_embed.proj.bias");
+    param_table_add(table, name, 1, (size_t[]){D});
+    TransformerShape shape = encoder_shape(cfg, prefix, final_norm);
+    transformer_declare(table, &shape);
 }
 
-void encoder_bind(Encoder *enc, const ModelConfig *cfg, const ParamTable *table, float *params,
-                  float *grads, bool final_norm)
+void encoder_bind(Encoder *enc, const ModelConfig *cfg, const char *prefix, const ParamTable *table,
+                  float *params, float *grads, bool final_norm)
 {
     memset(enc, 0, sizeof *enc);
     enc->cfg = *cfg;
+    snprintf(enc->prefix, sizeof enc->prefix, "%s", prefix);
     enc->geometry = (PatchGeometry){cfg->img_size, cfg->patch_size, cfg->in_chans};
     enc->dim = (size_t)cfg->embed_dim;
     enc->num_patches = (size_t)vit_num_patches(cfg);
     enc->patch_dim = (size_t)vit_patch_dim(cfg);
-    enc->cls = param_ptr(table, params, "cls_token");
-    enc->dcls = param_ptr(table, grads, "cls_token");
-    enc->patch_w = param_ptr(table, params, "patch_embed.proj.weight");
-    enc->dpatch_w = param_ptr(table, grads, "patch_embed.proj.weight");
-    enc->patch_b = param_ptr(table, params, "patch_embed.proj.bias");
-    enc->dpatch_b = param_ptr(table, grads, "patch_embed.proj.bias");
+    struct { float **p, **g; const char *name; } slots[] = {
+        {&enc->cls, &enc->dcls, "cls_token"},
+        {&enc->patch_w, &enc->dpatch_w, "patch_embed.proj.weight"},
+        {&enc->patch_b, &enc->dpatch_b, "patch_embed.proj.bias"},
+    };
+    for (size_t i = 0; i < sizeof slots / sizeof slots[0]; i++) {
+        char name[PARAM_NAME_MAX];
+        prefixed(name, prefix, slots[i].name);
+        *slots[i].p = param_ptr(table, params, name);
+        *slots[i].g = grads ? param_ptr(table, grads, name) : NULL;
+    }
     enc->pos = xmalloc((1 + enc->num_patches) * enc->dim * sizeof(float), "encoder position table");
     posembed_2d_sincos(enc->pos, cfg->embed_dim, vit_grid_size(cfg), true);
-    transformer_bind(&enc->blocks, encoder_shape(cfg, final_norm), table, params, grads);
+    TransformerShape shape = encoder_shape(cfg, prefix, final_norm);
+    transformer_bind(&enc->blocks, &shape, table, params, grads);
 }
 
 void encoder_free(Encoder *enc)
@@ -49,14 +70,15 @@ void encoder_free(Encoder *enc)
     memset(enc, 0, sizeof *enc);
 }
 
-size_t encoder_acts_bytes(const Encoder *enc, size_t B, size_t n)
+size_t encoder_acts_bytes(const Encoder *enc, size_t B, size_t n, bool backward)
 {
     const size_t D = enc->dim, T = 1 + n;
     return arena_floats_size(B * n * enc->patch_dim) + arena_floats_size(B * n * D) +
-           2 * arena_floats_size(B * T * D) + transformer_acts_bytes(&enc->blocks.shape, B, T);
+           (backward ? 2 : 1) * arena_floats_size(B * T * D) +
+           transformer_acts_bytes(&enc->blocks.shape, B, T, backward);
 }
 
-void encoder_acts_init(EncoderActs *acts, const Encoder *enc, size_t B, size_t n, Arena *arena)
+void encoder_acts_init(EncoderActs *acts, const Encoder *enc, size_t B, size_t n, bool backward, Arena *arena)
 {
     const size_t D = enc->dim, T = 1 + n;
     acts->B = B;
@@ -64,8 +86,8 @@ void encoder_acts_init(EncoderActs *acts, const Encoder *enc, size_t B, size_t n
     acts->patches = arena_floats(arena, B * n * enc->patch_dim);
     acts->embedded = arena_floats(arena, B * n * D);
     acts->tokens = arena_floats(arena, B * T * D);
-    acts->dtokens = arena_floats(arena, B * T * D);
-    transformer_acts_init(&acts->stack, &enc->blocks.shape, B, T, arena);
+    acts->dtokens = backward ? arena_floats(arena, B * T * D) : NULL;
+    transformer_acts_init(&acts->stack, &enc->blocks.shape, B, T, backward, arena);
 }
 
 void encoder_acts_free(EncoderActs *acts) { transformer_acts_free(&acts->stack); }
@@ -91,12 +113,14 @@ void encoder_forward(const Encoder *enc, EncoderActs *acts, const float *images,
     transformer_forward(&enc->blocks, &acts->stack, acts->tokens, B, T);
 }
 
-void encoder_backward(const Encoder *enc, EncoderActs *acts, const float *dout, size_t B, size_t n,
-                      const GradReady *ready)
+void encoder_backward(const Encoder *enc, EncoderActs *acts, const float *dout, const BlockGrad *taps,
+                      size_t n_taps, size_t B, size_t n, const GradReady *ready)
 {
     const size_t D = enc->dim, T = 1 + n;
+    if (!enc->dcls || !acts->dtokens)
+        fatal("internal: encoder_backward on a forward-only encoder '%s'", enc->prefix);
     memset(acts->dtokens, 0, B * T * D * sizeof(float));
-    transformer_backward(&enc->blocks, &acts->stack, acts->tokens, dout, acts->dtokens, B, T, ready);
+    transformer_backward(&enc->blocks, &acts->stack, acts->tokens, dout, taps, n_taps, acts->dtokens, B, T, ready);
     for (size_t b = 0; b < B; b++) {
         const float *dtok = acts->dtokens + b * T * D;
         for (size_t d = 0; d < D; d++)

@@ -61,6 +61,15 @@ float *param_ptr(const ParamTable *table, float *buffer, const char *name)
     return buffer + t->offset;
 }
 
+const char *param_table_name_at(const void *ctx, size_t offset)
+{
+    const ParamTable *table = ctx;
+    for (size_t i = 0; i < table->count; i++)
+        if (offset < table->tensors[i].offset + table->tensors[i].numel)
+            return table->tensors[i].name;
+    return "(padding)";
+}
+
 void param_table_free(ParamTable *table)
 {
     free(table->tensors);

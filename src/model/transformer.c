@@ -48,45 +48,66 @@ static void norm_tensor_name(char *buf, size_t size, const TransformerShape *s, 
     snprintf(buf, size, "%s.%s", s->norm_name, what);
 }
 
-void transformer_declare(ParamTable *table, TransformerShape s)
+TransformerShape transformer_shape(const char *prefix, const char *norm_name, size_t depth, size_t dim,
+                                   size_t heads, size_t hidden)
+{
+    TransformerShape s = {.depth = depth, .dim = dim, .heads = heads, .hidden = hidden};
+    if ((size_t)snprintf(s.prefix, sizeof s.prefix, "%s", prefix) >= sizeof s.prefix ||
+        (size_t)snprintf(s.norm_name, sizeof s.norm_name, "%s", norm_name ? norm_name : "") >= sizeof s.norm_name)
+        fatal("internal: transformer names '%s', '%s' are too long", prefix, norm_name);
+    return s;
+}
+
+static bool has_norm(const TransformerShape *s) { return s->norm_name[0] != '\0'; }
+
+void transformer_declare(ParamTable *table, const TransformerShape *s)
 {
     char name[PARAM_NAME_MAX];
-    for (size_t l = 0; l < s.depth; l++)
+    for (size_t l = 0; l < s->depth; l++)
         for (size_t i = 0; i < NUM_BLOCK_TENSORS; i++) {
             const BlockTensor *bt = &block_tensors[i];
-            size_t shape[2] = {extent(bt->rows, &s), bt->ndim == 2 ? extent(bt->cols, &s) : 0};
-            block_tensor_name(name, sizeof name, &s, l, bt);
+            size_t shape[2] = {extent(bt->rows, s), bt->ndim == 2 ? extent(bt->cols, s) : 0};
+            block_tensor_name(name, sizeof name, s, l, bt);
             param_table_add(table, name, bt->ndim, shape);
         }
-    if (s.norm_name) {
-        size_t shape[1] = {s.dim};
-        norm_tensor_name(name, sizeof name, &s, "weight");
+    if (has_norm(s)) {
+        size_t shape[1] = {s->dim};
+        norm_tensor_name(name, sizeof name, s, "weight");
         param_table_add(table, name, 1, shape);
-        norm_tensor_name(name, sizeof name, &s, "bias");
+        norm_tensor_name(name, sizeof name, s, "bias");
         param_table_add(table, name, 1, shape);
     }
 }
 
-void transformer_bind(Transformer *tr, TransformerShape s, const ParamTable *table, float *params, float *grads)
+/* The tensor's place in buffer, or NULL for a NULL buffer (a forward-only stack's gradients). */
+static float *tensor_in(const ParamTable *table, float *buffer, const char *name)
+{
+    return buffer ? param_ptr(table, buffer, name) : NULL;
+}
+
+void transformer_bind(Transformer *tr, const TransformerShape *s, const ParamTable *table, float *params,
+                      float *grads)
 {
     char name[PARAM_NAME_MAX];
     memset(tr, 0, sizeof *tr);
-    tr->shape = s;
-    tr->w = xcalloc(s.depth, sizeof(BlockParams), "transformer weights");
-    tr->g = xcalloc(s.depth, sizeof(BlockParams), "transformer gradients");
-    for (size_t l = 0; l < s.depth; l++)
+    tr->shape = *s;
+    tr->w = xcalloc(s->depth, sizeof(BlockParams), "transformer weights");
+    tr->g = grads ? xcalloc(s->depth, sizeof(BlockParams), "transformer gradients") : NULL;
+    for (size_t l = 0; l < s->depth; l++)
         for (size_t i = 0; i < NUM_BLOCK_TENSORS; i++) {
-            block_tensor_name(name, sizeof name, &s, l, &block_tensors[i]);
-            *(float **)((char *)&tr->w[l] + block_tensors[i].offset_in_struct) = param_ptr(table, params, name);
-            *(float **)((char *)&tr->g[l] + block_tensors[i].offset_in_struct) = param_ptr(table, grads, name);
+            block_tensor_name(name, sizeof name, s, l, &block_tensors[i]);
+            size_t at = block_tensors[i].offset_in_struct;
+            *(float **)((char *)&tr->w[l] + at) = param_ptr(table, params, name);
+            if (grads)
+                *(float **)((char *)&tr->g[l] + at) = param_ptr(table, grads, name);
         }
-    if (s.norm_name) {
-        norm_tensor_name(name, sizeof name, &s, "weight");
+    if (has_norm(s)) {
+        norm_tensor_name(name, sizeof name, s, "weight");
         tr->norm_w = param_ptr(table, params, name);
-        tr->dnorm_w = param_ptr(table, grads, name);
-        norm_tensor_name(name, sizeof name, &s, "bias");
+        tr->dnorm_w = tensor_in(table, grads, name);
+        norm_tensor_name(name, sizeof name, s, "bias");
         tr->norm_b = param_ptr(table, params, name);
-        tr->dnorm_b = param_ptr(table, grads, name);
+        tr->dnorm_b = tensor_in(table, grads, name);
     }
 }
 
@@ -106,29 +127,42 @@ static size_t carve(float **slot, size_t count, Arena *arena)
     return arena_floats_size(count);
 }
 
+/* Every buffer of one block but its output. */
+static size_t layout_block(BlockActs *k, const TransformerShape *s, size_t BT, size_t att, Arena *arena)
+{
+    const size_t C = s->dim, H = s->hidden;
+    size_t bytes = carve(&k->ln1, BT * C, arena) + carve(&k->ln1_mean, BT, arena) + carve(&k->ln1_rstd, BT, arena);
+    bytes += carve(&k->qkv, BT * 3 * C, arena) + carve(&k->att, att, arena) + carve(&k->atty, BT * C, arena);
+    bytes += carve(&k->res1, BT * C, arena);
+    bytes += carve(&k->ln2, BT * C, arena) + carve(&k->ln2_mean, BT, arena) + carve(&k->ln2_rstd, BT, arena);
+    return bytes + carve(&k->fc1, BT * H, arena) + carve(&k->gelu, BT * H, arena);
+}
+
 static size_t layout_acts(TransformerActs *a, const TransformerShape *s, size_t B, size_t T, Arena *arena)
 {
     const size_t BT = B * T, C = s->dim, H = s->hidden, att = B * s->heads * T * T;
     size_t bytes = 0;
     for (size_t l = 0; l < s->depth; l++) {
         BlockActs *k = &a->blocks[l];
-        bytes += carve(&k->ln1, BT * C, arena) + carve(&k->ln1_mean, BT, arena) + carve(&k->ln1_rstd, BT, arena);
-        bytes += carve(&k->qkv, BT * 3 * C, arena) + carve(&k->att, att, arena) + carve(&k->atty, BT * C, arena);
-        bytes += carve(&k->res1, BT * C, arena);
-        bytes += carve(&k->ln2, BT * C, arena) + carve(&k->ln2_mean, BT, arena) + carve(&k->ln2_rstd, BT, arena);
-        bytes += carve(&k->fc1, BT * H, arena) + carve(&k->gelu, BT * H, arena) + carve(&k->out, BT * C, arena);
+        if (a->backward || l == 0)
+            bytes += layout_block(k, s, BT, att, arena);
+        else /* nothing is kept for a backward pass: block 0's buffers serve every block */
+            *k = a->blocks[0];
+        bytes += carve(&k->out, BT * C, arena);
     }
-    if (s->norm_name)
+    if (has_norm(s))
         bytes += carve(&a->out, BT * C, arena) + carve(&a->norm_mean, BT, arena) + carve(&a->norm_rstd, BT, arena);
+    if (!a->backward)
+        return bytes;
     bytes += carve(&a->dx, BT * C, arena) + carve(&a->dres, BT * C, arena) + carve(&a->dln, BT * C, arena);
     bytes += carve(&a->datty, BT * C, arena) + carve(&a->dqkv, BT * 3 * C, arena) + carve(&a->datt, att, arena);
     bytes += carve(&a->dgelu, BT * H, arena) + carve(&a->dfc1, BT * H, arena);
     return bytes;
 }
 
-size_t transformer_acts_bytes(const TransformerShape *shape, size_t B, size_t T)
+size_t transformer_acts_bytes(const TransformerShape *shape, size_t B, size_t T, bool backward)
 {
-    TransformerActs scratch = {0};
+    TransformerActs scratch = {.backward = backward};
     BlockActs *blocks = xcalloc(shape->depth, sizeof(BlockActs), "activation table");
     scratch.blocks = blocks;
     size_t bytes = layout_acts(&scratch, shape, B, T, NULL);
@@ -136,14 +170,16 @@ size_t transformer_acts_bytes(const TransformerShape *shape, size_t B, size_t T)
     return bytes;
 }
 
-void transformer_acts_init(TransformerActs *acts, const TransformerShape *shape, size_t B, size_t T, Arena *arena)
+void transformer_acts_init(TransformerActs *acts, const TransformerShape *shape, size_t B, size_t T,
+                           bool backward, Arena *arena)
 {
     memset(acts, 0, sizeof *acts);
     acts->B = B;
     acts->T = T;
+    acts->backward = backward;
     acts->blocks = xcalloc(shape->depth, sizeof(BlockActs), "activation table");
     layout_acts(acts, shape, B, T, arena);
-    if (!shape->norm_name)
+    if (!has_norm(shape))
         acts->out = acts->blocks[shape->depth - 1].out;
 }
 
@@ -169,19 +205,25 @@ static void block_forward(const BlockParams *w, BlockActs *a, const float *in, c
     residual_forward(a->out, a->out, a->res1, M * C);
 }
 
-void transformer_forward(const Transformer *tr, TransformerActs *acts, const float *in, size_t B, size_t T)
+void transformer_forward_blocks(const Transformer *tr, TransformerActs *acts, const float *in, size_t B,
+                                size_t T, size_t from, size_t to)
 {
     const TransformerShape *s = &tr->shape;
-    if (B > acts->B || T > acts->T)
-        fatal("internal: transformer_forward at %zu x %zu tokens exceeds the %zu x %zu it was sized for",
-              B, T, acts->B, acts->T);
+    if (B > acts->B || T > acts->T || from > to || to > s->depth)
+        fatal("internal: transformer_forward_blocks [%zu, %zu) of %zu at %zu x %zu tokens (sized for %zu x %zu)",
+              from, to, s->depth, B, T, acts->B, acts->T);
     const float *x = in;
-    for (size_t l = 0; l < s->depth; l++) {
+    for (size_t l = from; l < to; l++) {
         block_forward(&tr->w[l], &acts->blocks[l], x, s, B, T);
         x = acts->blocks[l].out;
     }
-    if (s->norm_name)
+    if (to == s->depth && has_norm(s))
         layernorm_forward(acts->out, acts->norm_mean, acts->norm_rstd, x, tr->norm_w, tr->norm_b, B * T, s->dim);
+}
+
+void transformer_forward(const Transformer *tr, TransformerActs *acts, const float *in, size_t B, size_t T)
+{
+    transformer_forward_blocks(tr, acts, in, B, T, 0, tr->shape.depth);
 }
 
 /* dx holds the gradient at the block's output on entry and at its input on return. */
@@ -216,21 +258,37 @@ static void block_backward(const BlockParams *w, const BlockParams *g, BlockActs
     layernorm_backward(sc->dx, g->norm1_w, g->norm1_b, sc->dln, in, w->norm1_w, a->ln1_mean, a->ln1_rstd, M, C);
 }
 
-void transformer_backward(const Transformer *tr, TransformerActs *acts, const float *in,
-                          const float *dout, float *din, size_t B, size_t T, const GradReady *ready)
+/* dx += the gradients injected at block l's output. */
+static void add_taps(float *dx, const BlockGrad *taps, size_t n_taps, size_t l, size_t n)
+{
+    for (size_t i = 0; i < n_taps; i++)
+        if (taps[i].block == l)
+            for (size_t k = 0; k < n; k++)
+                dx[k] += taps[i].grad[k];
+}
+
+void transformer_backward(const Transformer *tr, TransformerActs *acts, const float *in, const float *dout,
+                          const BlockGrad *taps, size_t n_taps, float *din, size_t B, size_t T,
+                          const GradReady *ready)
 {
     const TransformerShape *s = &tr->shape;
     const size_t M = B * T, C = s->dim;
-    if (s->norm_name) {
+    if (!tr->g || !acts->backward)
+        fatal("internal: transformer_backward on a forward-only stack (%s)", s->prefix);
+    if (has_norm(s)) {
         memset(acts->dx, 0, M * C * sizeof(float));
-        layernorm_backward(acts->dx, tr->dnorm_w, tr->dnorm_b, dout, acts->blocks[s->depth - 1].out,
-                           tr->norm_w, acts->norm_mean, acts->norm_rstd, M, C);
+        if (dout)
+            layernorm_backward(acts->dx, tr->dnorm_w, tr->dnorm_b, dout, acts->blocks[s->depth - 1].out,
+                               tr->norm_w, acts->norm_mean, acts->norm_rstd, M, C);
         grad_ready(ready, tr->dnorm_w);
-    } else {
+    } else if (dout) {
         memcpy(acts->dx, dout, M * C * sizeof(float));
+    } else {
+        memset(acts->dx, 0, M * C * sizeof(float));
     }
     for (size_t l = s->depth; l-- > 0;) {
         const float *x = l ? acts->blocks[l - 1].out : in;
+        add_taps(acts->dx, taps, n_taps, l, M * C);
         block_backward(&tr->w[l], &tr->g[l], &acts->blocks[l], acts, x, s, B, T);
         grad_ready(ready, tr->g[l].norm1_w); /* the block's first tensor in the table */
     }

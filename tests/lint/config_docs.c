@@ -1,15 +1,16 @@
-/* Keeps the key reference in docs/config.md equal to the key table (config_docs_markdown()).
+/* Keeps the key reference in docs/config.md equal to the key tables (job_docs_markdown(): the base
+ * keys, objective.name and every objective's own).
  *   config_docs check docs/config.md    exit 1 when the generated section is out of date
  *   config_docs update docs/config.md   rewrite the generated section in place */
 #include "maec/alloc.h"
-#include "maec/config.h"
+#include "maec/job.h"
 
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
-static const char begin_marker[] = "<!-- BEGIN GENERATED REFERENCE: edit src/io/config.c, not this section -->\n";
+static const char begin_marker[] = "<!-- BEGIN GENERATED REFERENCE: edit src/io/config.c and src/objectives/*.c, not this section -->\n";
 static const char end_marker[] = "<!-- END GENERATED REFERENCE -->";
 
 static char *read_text(const char *path)
@@ -62,7 +63,7 @@ int main(int argc, char **argv)
         return 1;
     }
     begin += strlen(begin_marker);
-    char *generated = config_docs_markdown();
+    char *generated = job_docs_markdown();
     int rc = 0;
     if (!strcmp(argv[1], "update")) {
         rc = write_text(path, text, (size_t)(begin - text), generated, end);

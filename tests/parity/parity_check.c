@@ -1,16 +1,19 @@
 /* parity_check FIXTURE.h5 [--quiet]
  *
- * Checks maec's MAE against a PyTorch reference fixture (format: docs/parity.md): builds the
- * model of the fixture's config, loads its weights by state_dict name, runs one forward and
- * backward pass on its images and masks, then `steps` AdamW steps with the warmup/cosine
- * schedule. Prints, per tensor, the relative error ||maec - ref|| / ||ref|| and its tolerance.
- * Exit 0 only if every check passes. */
+ * Checks one of maec's objectives against a PyTorch reference fixture (format: docs/parity.md):
+ * builds the objective the fixture names (version 1: mae) with its config, loads its weights and
+ * state by state_dict name, steps once on its images, masks and labels, compares the loss, its
+ * terms, the named outputs and every gradient, then takes `steps` AdamW steps with the
+ * warmup/cosine schedule through the trainer's step function and compares the parameters and
+ * state after them. Prints, per tensor, the relative error ||maec - ref|| / ||ref|| and its
+ * tolerance. Exit 0 only if every check passes. */
 #include "../testing.h"
 
-#include "maec/adamw.h"
+#include "maec/dist.h"
 #include "maec/error.h"
-#include "maec/mae.h"
+#include "maec/job.h"
 #include "maec/schedule.h"
+#include "maec/step.h"
 
 #include <hdf5.h>
 #include <stdbool.h>
@@ -108,38 +111,60 @@ static double *require_doubles(hid_t file, const char *path, size_t expect)
     return x;
 }
 
-static void load_config(hid_t file, MaeConfig *cfg, int *batch)
+/* "  KEY: VALUE\n" for every attribute of a group (integers stored as int64, the rest as float64). */
+static herr_t append_attr(hid_t obj, const char *name, const H5A_info_t *info, void *ctx)
 {
+    (void)info;
+    char *yaml = ctx;
+    hid_t a = H5Aopen(obj, name, H5P_DEFAULT), type = H5Aget_type(a);
+    bool integer = H5Tget_class(type) == H5T_INTEGER;
+    H5Tclose(type);
+    H5Aclose(a);
+    size_t at = strlen(yaml);
+    if (integer)
+        snprintf(yaml + at, 8192 - at, "  %s: %d\n", name, read_attr_int(obj, name));
+    else
+        snprintf(yaml + at, 8192 - at, "  %s: %.17g\n", name, read_attr_double(obj, name));
+    return 0;
+}
+
+/* The job of the fixture as YAML: /config's model keys, its mask_ratio and norm_pix_loss (the
+ * version 1 names of masking.ratio and objective.norm_pix_loss), and /objective's keys. */
+static void fixture_job_yaml(hid_t file, const char *objective, char *yaml, int *batch)
+{
+    static const char *const model_keys[] = {"img_size", "patch_size", "in_chans", "embed_dim", "depth",
+                                             "num_heads", "decoder_embed_dim", "decoder_depth",
+                                             "decoder_num_heads", NULL};
     hid_t g = H5Gopen2(file, "/config", H5P_DEFAULT);
     if (g < 0)
         fixture_error("group /config is missing");
-    ModelConfig *m = &cfg->model;
-    m->img_size = read_attr_int(g, "img_size");
-    m->patch_size = read_attr_int(g, "patch_size");
-    m->in_chans = read_attr_int(g, "in_chans");
-    m->embed_dim = read_attr_int(g, "embed_dim");
-    m->depth = read_attr_int(g, "depth");
-    m->num_heads = read_attr_int(g, "num_heads");
-    m->decoder_embed_dim = read_attr_int(g, "decoder_embed_dim");
-    m->decoder_depth = read_attr_int(g, "decoder_depth");
-    m->decoder_num_heads = read_attr_int(g, "decoder_num_heads");
-    m->mlp_ratio = read_attr_double(g, "mlp_ratio");
-    cfg->norm_pix_loss = read_attr_int(g, "norm_pix_loss") != 0;
-    cfg->mask_ratio = read_attr_double(g, "mask_ratio");
+    size_t at = (size_t)snprintf(yaml, 8192, "data:\n  train: fixture\nmodel:\n");
+    for (const char *const *k = model_keys; *k; k++)
+        at += (size_t)snprintf(yaml + at, 8192 - at, "  %s: %d\n", *k, read_attr_int(g, *k));
+    at += (size_t)snprintf(yaml + at, 8192 - at, "  mlp_ratio: %.17g\nmasking:\n  ratio: %.17g\nobjective:\n"
+                           "  name: %s\n  norm_pix_loss: %s\n", read_attr_double(g, "mlp_ratio"),
+                           read_attr_double(g, "mask_ratio"), objective,
+                           read_attr_int(g, "norm_pix_loss") ? "true" : "false");
     *batch = read_attr_int(g, "batch");
     H5Gclose(g);
+    if (H5Lexists(file, "/objective", H5P_DEFAULT) > 0) {
+        hid_t o = H5Gopen2(file, "/objective", H5P_DEFAULT);
+        hsize_t position = 0;
+        H5Aiterate2(o, H5_INDEX_NAME, H5_ITER_INC, &position, append_attr, yaml);
+        H5Gclose(o);
+    }
 }
 
-/* Copies /params/<name> of every tensor of the table into the flat buffer, checking shapes. */
-static void load_params(hid_t file, const Mae *mae, float *params)
+/* Copies /GROUP/<name> of every tensor of the table into the flat buffer, checking sizes. */
+static void load_group(hid_t file, const char *group, const ParamTable *table, float *flat)
 {
-    for (size_t i = 0; i < mae->table.count; i++) {
-        const ParamTensor *t = &mae->table.tensors[i];
-        char path[PARAM_NAME_MAX + 16];
-        snprintf(path, sizeof path, "/params/%s", t->name);
+    for (size_t i = 0; i < table->count; i++) {
+        const ParamTensor *t = &table->tensors[i];
+        char path[PARAM_NAME_MAX + 32];
+        snprintf(path, sizeof path, "/%s/%s", group, t->name);
         double *x = require_doubles(file, path, t->numel);
         for (size_t k = 0; k < t->numel; k++)
-            params[t->offset + k] = (float)x[k];
+            flat[t->offset + k] = (float)x[k];
         free(x);
     }
 }
@@ -149,19 +174,19 @@ static herr_t count_name(hid_t group, const char *name, const H5L_info_t *info, 
 {
     (void)group;
     (void)info;
-    const Mae *mae = ((void **)ctx)[0];
+    const ParamTable *table = ((void **)ctx)[0];
     int *missing = ((void **)ctx)[1];
-    if (!param_table_find(&mae->table, name)) {
+    if (!param_table_find(table, name)) {
         fprintf(stderr, "parity_check: fixture tensor '%s' has no counterpart in maec\n", name);
         (*missing)++;
     }
     return 0;
 }
 
-static void check_names(hid_t file, const Mae *mae)
+static void check_names(hid_t file, const ParamTable *table)
 {
     int missing = 0;
-    void *ctx[2] = {(void *)mae, &missing};
+    void *ctx[2] = {(void *)table, &missing};
     hid_t g = H5Gopen2(file, "/grads", H5P_DEFAULT);
     if (g < 0)
         fixture_error("group /grads is missing");
@@ -171,8 +196,8 @@ static void check_names(hid_t file, const Mae *mae)
     H5Gget_info(g, &info);
     H5Gclose(g);
     CHECK(missing == 0, "%d fixture tensors unknown to maec", missing);
-    CHECK(info.nlinks == mae->table.count, "fixture has %llu trainable tensors, maec %zu",
-          (unsigned long long)info.nlinks, mae->table.count);
+    CHECK(info.nlinks == table->count, "fixture has %llu trainable tensors, maec %zu",
+          (unsigned long long)info.nlinks, table->count);
 }
 
 static void report(const char *what, double err, double tol)
@@ -188,11 +213,11 @@ static void compare_tensor(const char *label, const float *got, const double *wa
     report(label, test_rel_error(got, want, n), tol);
 }
 
-/* Compares the flat buffer against /GROUP/<name> for every tensor. */
-static void compare_group(hid_t file, const char *group, const Mae *mae, const float *flat, double tol)
+/* Compares the flat buffer against /GROUP/<name> for every tensor of the table. */
+static void compare_group(hid_t file, const char *group, const ParamTable *table, const float *flat, double tol)
 {
-    for (size_t i = 0; i < mae->table.count; i++) {
-        const ParamTensor *t = &mae->table.tensors[i];
+    for (size_t i = 0; i < table->count; i++) {
+        const ParamTensor *t = &table->tensors[i];
         char path[PARAM_NAME_MAX + 32];
         snprintf(path, sizeof path, "/%s/%s", group, t->name);
         double *want = require_doubles(file, path, t->numel);
@@ -203,142 +228,222 @@ static void compare_group(hid_t file, const char *group, const Mae *mae, const f
     }
 }
 
-static void compare_position_tables(hid_t file, const Mae *mae)
+static void compare_fixed_tensors(hid_t file, const Objective *obj)
 {
-    size_t L1 = 1 + mae->num_patches;
-    double *pos = require_doubles(file, "/params/pos_embed", L1 * mae->enc.dim);
-    compare_tensor("pos_embed (fixed sin-cos)", mae->enc.pos, pos, L1 * mae->enc.dim, TOL_POS);
-    free(pos);
-    pos = require_doubles(file, "/params/decoder_pos_embed", L1 * mae->dec.dim);
-    compare_tensor("decoder_pos_embed (fixed sin-cos)", mae->dec.pos, pos, L1 * mae->dec.dim, TOL_POS);
-    free(pos);
+    for (size_t i = 0; i < obj->n_fixed; i++) {
+        const FixedTensor *f = &obj->fixed[i];
+        size_t n = 1;
+        for (int d = 0; d < f->ndim; d++)
+            n *= f->shape[d];
+        char path[PARAM_NAME_MAX + 16], label[PARAM_NAME_MAX + 32];
+        snprintf(path, sizeof path, "/params/%s", f->name);
+        snprintf(label, sizeof label, "%s (fixed)", f->name);
+        double *want = require_doubles(file, path, n);
+        compare_tensor(label, f->data, want, n, TOL_POS);
+        free(want);
+    }
 }
 
-/* NCHW doubles -> NHWC floats. */
-static float *load_images(hid_t file, const ModelConfig *m, int N)
+/* The fixture's batch: NCHW doubles -> NHWC floats, its masks, its labels (-1 without). */
+static void load_batch(hid_t file, const Objective *obj, const ModelConfig *m, size_t N, Batch *b)
 {
-    size_t C = (size_t)m->in_chans, H = (size_t)m->img_size, n = (size_t)N * C * H * H;
+    size_t C = (size_t)m->in_chans, H = (size_t)m->img_size, n = N * C * H * H, L = mask_patches(&obj->mask);
     double *x = require_doubles(file, "/images", n);
-    float *img = malloc(n * sizeof(float));
-    for (size_t b = 0; b < (size_t)N; b++)
+    *b = (Batch){.n = N};
+    b->images = malloc(n * sizeof(float));
+    for (size_t i = 0; i < N; i++)
         for (size_t c = 0; c < C; c++)
-            for (size_t i = 0; i < H * H; i++)
-                img[(b * H * H + i) * C + c] = (float)x[(b * C + c) * H * H + i];
+            for (size_t k = 0; k < H * H; k++)
+                b->images[(i * H * H + k) * C + c] = (float)x[(i * C + c) * H * H + k];
     free(x);
-    return img;
+    mask_set_init(&b->masks, &obj->mask, N);
+    x = require_doubles(file, "/ids_shuffle", N * L);
+    for (size_t i = 0; i < N * L; i++)
+        b->masks.order[i] = (int32_t)x[i];
+    free(x);
+    b->masks.n = N, b->masks.visible = obj->mask.visible, b->masks.masked = obj->mask.masked;
+    b->labels = malloc(N * sizeof(int32_t));
+    b->samples = malloc(N * sizeof(size_t));
+    size_t n_labels = 0;
+    double *labels = read_doubles(file, "/labels", &n_labels, NULL, NULL);
+    if (labels && n_labels != N)
+        fixture_error("dataset /labels does not hold one label per image");
+    for (size_t i = 0; i < N; i++)
+        b->labels[i] = labels ? (int32_t)labels[i] : -1, b->samples[i] = i;
+    free(labels);
 }
 
-static int32_t *load_ids(hid_t file, size_t N, size_t L)
+static void batch_free(Batch *b)
 {
-    double *x = require_doubles(file, "/ids_shuffle", N * L);
-    int32_t *ids = malloc(N * L * sizeof(int32_t));
-    for (size_t i = 0; i < N * L; i++)
-        ids[i] = (int32_t)x[i];
-    free(x);
-    return ids;
+    free(b->images), free(b->labels), free(b->samples);
+    mask_set_free(&b->masks);
+}
+
+static Batch *fixture_next(void *ctx, double *waited)
+{
+    *waited = 0;
+    return ctx;
+}
+
+static void fixture_release(void *ctx) { (void)ctx; }
+
+/* The objective's named outputs against the fixture's: latent and pred at the top level (version
+ * 1), the rest under /outputs. */
+static void compare_output(hid_t file, const Objective *obj, const char *name, const char *path, size_t N)
+{
+    size_t n = obj->cls->output(obj, name, N, NULL), found = 0;
+    double *want = read_doubles(file, path, &found, NULL, NULL);
+    char label[128];
+    snprintf(label, sizeof label, "output %s", name);
+    CHECK(n > 0 && want && found == n, "%s: maec has %zu values, the fixture %zu", label, n, found);
+    if (n > 0 && want && found == n) {
+        float *got = malloc(n * sizeof(float));
+        obj->cls->output(obj, name, N, got);
+        compare_tensor(label, got, want, n, TOL_ACTIVATION);
+        free(got);
+    }
+    free(want);
+}
+
+static herr_t compare_listed_output(hid_t group, const char *name, const H5L_info_t *info, void *ctx)
+{
+    (void)group;
+    (void)info;
+    void **c = ctx;
+    char path[128];
+    snprintf(path, sizeof path, "/outputs/%s", name);
+    compare_output(*(hid_t *)c[0], c[1], name, path, *(size_t *)c[2]);
+    return 0;
+}
+
+static void compare_terms(hid_t file, const Objective *obj, const double *terms)
+{
+    for (size_t k = 0; k < obj->n_terms; k++) {
+        char path[128], label[128];
+        snprintf(path, sizeof path, "/terms/%s", obj->terms[k]);
+        snprintf(label, sizeof label, "term %s", obj->terms[k]);
+        double *want = require_doubles(file, path, 1);
+        report(label, fabs(terms[k] - want[0]) / fmax(fabs(want[0]), 1e-30), TOL_LOSS);
+        free(want);
+    }
 }
 
 /* Forward outputs and gradients of one pass. */
-static void check_one_pass(hid_t file, Mae *mae, MaeActs *acts, const float *img, const int32_t *ids, size_t N)
+static void check_one_pass(hid_t file, Objective *obj, Batch *b)
 {
-    const size_t L = mae->num_patches, P = mae->patch_dim, D = mae->enc.dim;
-    memset(mae->grads, 0, mae->table.padded * sizeof(float));
-    double loss = mae_forward_backward(mae, acts, img, ids, N, 1.0f, NULL);
+    double terms[OBJECTIVE_MAX_TERMS] = {0};
+    memset(obj->grads, 0, obj->table.padded * sizeof(float));
+    double loss = obj->cls->step(obj, b, 1.0f, NULL, terms);
     double *want = require_doubles(file, "/loss", 1);
     printf("loss: maec %.9f  reference %.9f\n", loss, want[0]);
     report("loss", fabs(loss - want[0]) / fabs(want[0]), TOL_LOSS);
     free(want);
-    want = require_doubles(file, "/latent", N * (1 + mae->keep) * D);
-    compare_tensor("latent (encoder output)", acts->enc.stack.out, want, N * (1 + mae->keep) * D, TOL_ACTIVATION);
-    free(want);
-    want = require_doubles(file, "/pred", N * L * P);
-    float *pred = malloc(N * L * P * sizeof(float));
-    for (size_t b = 0; b < N; b++) /* drop the CLS row, as the reference */
-        memcpy(pred + b * L * P, acts->dec.pred + (b * (1 + L) + 1) * P, L * P * sizeof(float));
-    compare_tensor("pred (decoder output)", pred, want, N * L * P, TOL_ACTIVATION);
-    free(pred);
-    free(want);
-    compare_group(file, "grads", mae, mae->grads, TOL_GRAD);
+    compare_terms(file, obj, terms);
+    compare_output(file, obj, "latent", "/latent", b->n);
+    compare_output(file, obj, "pred", "/pred", b->n);
+    if (H5Lexists(file, "/outputs", H5P_DEFAULT) > 0) {
+        hid_t g = H5Gopen2(file, "/outputs", H5P_DEFAULT);
+        hsize_t position = 0;
+        void *ctx[3] = {&file, obj, &b->n};
+        H5Literate(g, H5_INDEX_NAME, H5_ITER_INC, &position, compare_listed_output, ctx);
+        H5Gclose(g);
+    }
+    compare_group(file, "grads", &obj->table, obj->grads, TOL_GRAD);
 }
 
-static void check_training(hid_t file, Mae *mae, MaeActs *acts, const float *img, const int32_t *ids, size_t N)
+static void check_training(hid_t file, Objective *obj, Batch *b)
 {
     hid_t g = H5Gopen2(file, "/optim", H5P_DEFAULT);
     if (g < 0)
         fixture_error("group /optim is missing");
-    AdamWConfig opt = {read_attr_double(g, "beta1"), read_attr_double(g, "beta2"), read_attr_double(g, "eps"),
-                       read_attr_double(g, "weight_decay")};
+    StepperConfig sc = {.mode = DIST_ALLREDUCE, .accum = 1,
+                        .adamw = {read_attr_double(g, "beta1"), read_attr_double(g, "beta2"),
+                                  read_attr_double(g, "eps"), read_attr_double(g, "weight_decay")}};
     LrSchedule sched = {read_attr_double(g, "lr"), read_attr_double(g, "min_lr"),
                         read_attr_double(g, "warmup_steps"), read_attr_double(g, "total_steps")};
     int steps = read_attr_int(g, "steps");
     H5Gclose(g);
     double *lrs = require_doubles(file, "/lr", (size_t)steps), *losses = require_doubles(file, "/losses", (size_t)steps);
-    float *m = xalloc_aligned(mae->table.padded * sizeof(float), "m"), *v = xalloc_aligned(mae->table.padded * sizeof(float), "v");
+    Stepper stepper;
+    stepper_init(&stepper, obj, &sc);
+    const BatchSource src = {fixture_next, fixture_release, b};
     double lr_err = 0, loss_err = 0;
     for (int s = 0; s < steps; s++) {
-        memset(mae->grads, 0, mae->table.padded * sizeof(float));
-        double loss = mae_forward_backward(mae, acts, img, ids, N, 1.0f, NULL);
         double lr = lr_at(&sched, s);
+        StepResult r = stepper_step(&stepper, &src, lr, s);
         lr_err = fmax(lr_err, fabs(lr - lrs[s]) / fmax(fabs(lrs[s]), 1e-30));
-        loss_err = fmax(loss_err, fabs(loss - losses[s]) / fabs(losses[s]));
+        loss_err = fmax(loss_err, fabs(r.loss - losses[s]) / fabs(losses[s]));
         if (!g_quiet)
-            printf("step %d: lr %.6e (ref %.6e)  loss %.9f (ref %.9f)\n", s, lr, lrs[s], loss, losses[s]);
-        adamw_update(mae->params, mae->grads, m, v, 0, mae->table.padded, &mae->table, &opt, lr, s + 1);
+            printf("step %d: lr %.6e (ref %.6e)  loss %.9f (ref %.9f)\n", s, lr, lrs[s], r.loss, losses[s]);
     }
     report("learning rates of the schedule", lr_err, 1e-12);
     report("loss at every step", loss_err, TOL_LOSS);
-    compare_group(file, "params_after", mae, mae->params, TOL_PARAM);
-    free(m);
-    free(v);
+    compare_group(file, "params_after", &obj->table, obj->params, TOL_PARAM);
+    compare_group(file, "state_after", &obj->state, obj->state_values, TOL_PARAM);
+    stepper_free(&stepper);
     free(lrs);
     free(losses);
+}
+
+/* The fixture's objective: root attribute `objective` from version 2 on, mae before. */
+static int open_fixture(hid_t file, char *objective, size_t size)
+{
+    char format[128];
+    read_attr_string(file, "format", format, sizeof format);
+    int version = strcmp(format, "maec-parity-fixture") ? 0 : read_attr_int(file, "version");
+    if (version != 1 && version != 2)
+        fixture_error("not a maec parity fixture of version 1 or 2 (root attributes 'format', 'version')");
+    snprintf(objective, size, "mae");
+    if (version == 2)
+        read_attr_string(file, "objective", objective, size);
+    return version;
 }
 
 int main(int argc, char **argv)
 {
     if (argc < 2 || !strcmp(argv[1], "--help")) {
         fprintf(stderr, "usage: parity_check FIXTURE.h5 [--quiet]\n"
-                        "Checks maec's MAE against a PyTorch fixture (format: docs/parity.md).\n");
+                        "Checks an objective of maec against a PyTorch fixture (format: docs/parity.md).\n");
         return 2;
     }
+    dist_init(&argc, &argv);
     g_path = argv[1];
     g_quiet = argc > 2 && !strcmp(argv[2], "--quiet");
     H5Eset_auto2(H5E_DEFAULT, NULL, NULL);
     hid_t file = H5Fopen(g_path, H5F_ACC_RDONLY, H5P_DEFAULT);
     if (file < 0)
         fixture_error("cannot open as HDF5");
-    char format[128], description[512];
-    read_attr_string(file, "format", format, sizeof format);
-    if (strcmp(format, "maec-parity-fixture") || read_attr_int(file, "version") != 1)
-        fixture_error("not a maec parity fixture of version 1 (root attributes 'format', 'version')");
+    char objective[64], description[512], yaml[8192];
+    int version = open_fixture(file, objective, sizeof objective), N = 0;
     read_attr_string(file, "description", description, sizeof description);
-    MaeConfig cfg;
-    int N = 0;
-    load_config(file, &cfg, &N);
-    Mae mae;
+    fixture_job_yaml(file, objective, yaml, &N);
+    Job job;
+    Objective obj;
     MaecError err;
-    if (mae_init(&mae, &cfg, 1, &err)) {
+    if (job_load_string(&job, yaml, g_path, NULL, 0, &err) || job_make_objective(&job, &obj, NULL, 1, &err)) {
         fprintf(stderr, "parity_check: %s: the fixture's config is invalid for maec: %s\n", g_path, err.msg);
         return 2;
     }
-    printf("fixture %s: %s\n", g_path, description);
-    printf("model: img %d patch %d chans %d | encoder %dx%d heads %d | decoder %dx%d heads %d | norm_pix %d mask %.2f | batch %d | %zu parameters\n",
-           cfg.model.img_size, cfg.model.patch_size, cfg.model.in_chans, cfg.model.embed_dim, cfg.model.depth,
-           cfg.model.num_heads, cfg.model.decoder_embed_dim, cfg.model.decoder_depth, cfg.model.decoder_num_heads,
-           cfg.norm_pix_loss, cfg.mask_ratio, N, mae.table.numel);
-    check_names(file, &mae);
-    load_params(file, &mae, mae.params);
-    compare_position_tables(file, &mae);
-    float *img = load_images(file, &cfg.model, N);
-    int32_t *ids = load_ids(file, (size_t)N, mae.num_patches);
-    MaeActs acts;
-    mae_acts_init(&acts, &mae, (size_t)N);
-    check_one_pass(file, &mae, &acts, img, ids, (size_t)N);
-    check_training(file, &mae, &acts, img, ids, (size_t)N);
-    mae_acts_free(&acts);
-    free(img);
-    free(ids);
-    mae_free(&mae);
+    const ModelConfig *m = &job.cfg.model;
+    printf("fixture %s (version %d, objective %s): %s\n", g_path, version, objective, description);
+    printf("model: img %d patch %d chans %d | encoder %dx%d heads %d | decoder %dx%d heads %d | mask %.2f | "
+           "batch %d | %zu parameters\n", m->img_size, m->patch_size, m->in_chans, m->embed_dim, m->depth,
+           m->num_heads, m->decoder_embed_dim, m->decoder_depth, m->decoder_num_heads, job.cfg.masking.ratio, N,
+           obj.table.numel);
+    check_names(file, &obj.table);
+    load_group(file, "params", &obj.table, obj.params);
+    load_group(file, "state", &obj.state, obj.state_values);
+    compare_fixed_tensors(file, &obj);
+    Batch batch;
+    load_batch(file, &obj, m, (size_t)N, &batch);
+    obj.cls->reserve(&obj, (size_t)N);
+    check_one_pass(file, &obj, &batch);
+    check_training(file, &obj, &batch);
+    batch_free(&batch);
+    objective_destroy(&obj);
+    job_free(&job);
     H5Fclose(file);
-    return test_summary("parity_check");
+    int rc = test_summary("parity_check");
+    dist_finalize();
+    return rc;
 }

@@ -1,8 +1,10 @@
 /* Job configuration: defaults, every shipped job file, each class of error with its place in the
- * text, --set overrides, presets in any order, and the round trip through config_to_yaml. */
+ * text, --set overrides, presets in any order, the round trip through config_to_yaml, and the
+ * objective section read by the objective named in it (job.h). */
 #include "../testing.h"
 
 #include "maec/config.h"
+#include "maec/job.h"
 
 #include <dirent.h>
 #include <stdlib.h>
@@ -13,17 +15,16 @@ static int load(const char *yaml, JobConfig *cfg, MaecError *err)
     return config_load_string(yaml, "job.yaml", cfg, err);
 }
 
-/* The text loads, but config_validate() or the load fails with exactly want. */
+/* Loading the job (validation included) fails with exactly want. */
 static void check_error(const char *yaml, const char *want)
 {
-    JobConfig cfg;
+    Job job;
     MaecError err = {{0}};
-    int rc = load(yaml, &cfg, &err);
-    if (!rc)
-        rc = config_validate(&cfg, &err);
+    int rc = job_load_string(&job, yaml, "job.yaml", NULL, 0, &err);
     CHECK(rc == -1, "accepted:\n%s", yaml);
     CHECK(rc == -1 && !strcmp(err.msg, want), "for:\n%s\n  got:  %s\n  want: %s", yaml, err.msg, want);
-    config_free(&cfg);
+    if (rc == 0)
+        job_free(&job);
 }
 
 static void check_set_error(const char *assignment, const char *want)
@@ -53,8 +54,14 @@ static void test_defaults(void)
     CHECK(cfg.optim.blr == 1.5e-4 && cfg.optim.weight_decay == 0.05 && cfg.optim.beta1 == 0.9 &&
               cfg.optim.beta2 == 0.95 && cfg.optim.min_lr == 0 && cfg.optim.warmup_epochs == 40,
           "optimizer defaults are not the MAE paper's");
-    CHECK(cfg.masking.ratio == 0.75 && cfg.objective.norm_pix_loss, "MAE defaults");
+    CHECK(cfg.masking.ratio == 0.75 && cfg.masking.kind == 0 && cfg.masking.weights == MASK_WEIGHTS_NONE,
+          "MAE's mask by default");
     config_free(&cfg);
+    Job job;
+    CHECK(job_load_string(&job, "data: {train: x.h5}\n", "job.yaml", NULL, 0, &err) == 0, "%s", err.msg);
+    CHECK(!strcmp(job.cls->name, objective_names[0]) && keytable_given(job.options, job.cls->keys, "objective.name") == 0,
+          "the default objective is the registry's first");
+    job_free(&job);
 }
 
 static int is_yaml(const char *name)
@@ -64,11 +71,10 @@ static int is_yaml(const char *name)
 }
 
 /* The full example is where users look up how a key is written: it must show them all. */
-static void check_every_key_given(const JobConfig *cfg, const char *path)
+static void check_every_key_given(const void *target, const KeyTable *keys, const char *path)
 {
-    const KeyTable *keys = config_keys();
     for (size_t i = 0; i < keys->count; i++)
-        CHECK(keys->keys[i].type == KEY_SECTION || keytable_given(cfg, keys, keys->keys[i].path),
+        CHECK(keys->keys[i].type == KEY_SECTION || keytable_given(target, keys, keys->keys[i].path),
               "%s does not show %s", path, keys->keys[i].path);
 }
 
@@ -85,15 +91,21 @@ static void test_shipped_jobs(void)
             continue;
         char path[8192];
         snprintf(path, sizeof path, "%s/%s", dir, e->d_name);
-        JobConfig cfg;
+        Job job;
         MaecError err = {{0}};
-        CHECK(config_load(path, &cfg, &err) == 0 && config_validate(&cfg, &err) == 0, "%s", err.msg);
-        if (!strcmp(e->d_name, "example-full.yaml"))
-            check_every_key_given(&cfg, path);
-        if (!strcmp(e->d_name, "smoke.yaml"))
-            CHECK(cfg.model.img_size == 32 && cfg.model.depth <= 2 && cfg.optim.steps > 0 && cfg.optim.steps <= 100,
-                  "%s is no longer a smoke test", path);
-        config_free(&cfg);
+        if (job_load(&job, path, NULL, 0, &err)) {
+            CHECK(false, "%s", err.msg);
+            continue;
+        }
+        const JobConfig *cfg = &job.cfg;
+        if (!strcmp(e->d_name, "example-full.yaml")) {
+            check_every_key_given(cfg, config_keys(), path);
+            check_every_key_given(job.options, job.cls->keys, path);
+        }
+        if (!strncmp(e->d_name, "smoke", 5))
+            CHECK(cfg->model.img_size == 32 && cfg->model.depth <= 2 && cfg->optim.steps > 0 &&
+                      cfg->optim.steps <= 100, "%s is no longer a smoke test", path);
+        job_free(&job);
         jobs++;
     }
     if (d)
@@ -128,6 +140,14 @@ static void test_errors(void)
     check_error("seed: 0\n", "missing required key 'data.train' (The training data: an HDF5 dataset file, a "
                              "glob such as `data/nct-*.h5`, or a comma-separated list of shards. Required); "
                              "give it in the job file or with --set data.train=...");
+    char names[512] = "", want[1024];
+    for (int i = 0; objective_names[i]; i++)
+        snprintf(names + strlen(names), sizeof names - strlen(names), "%s%s", i ? ", " : "", objective_names[i]);
+    snprintf(want, sizeof want, "job.yaml:2:9: objective.name: expected one of %s, got 'mea'; did you mean 'mae'?",
+             names);
+    check_error("objective:\n  name: mea\n", want);
+    check_error("objective:\n  name: mae\n  cls_loss_ratio: 0.1\n", "job.yaml:3:3: unknown key "
+                "'objective.cls_loss_ratio'; the keys of objective mae are: norm_pix_loss");
     check_set_error("optim.blrr=1", "--set optim.blrr=1: unknown key 'optim.blrr'; did you mean 'optim.blr'?");
     check_set_error("optim.blr=abc", "--set optim.blr=abc: optim.blr: expected a number, got 'abc'");
     check_set_error("optim.blr", "--set optim.blr: expected KEY=VALUE, e.g. --set optim.blr=1e-3");
@@ -183,6 +203,41 @@ static void test_round_trip(void)
     config_free(&back);
 }
 
+/* Objective keys from the file and --set, the selector first whatever the order; the stored
+ * text of a run from before objectives had sections reads the same; the resolved text round trips. */
+static void test_objective_section(void)
+{
+    Job job, back;
+    MaecError err = {{0}};
+    char *sets[] = {"objective.norm_pix_loss=false", "objective.name=mae", "optim.blr=2e-4"};
+    CHECK(job_load_string(&job, "data: {train: a.h5}\nobjective: {name: mae}\n", "job.yaml", sets, 3, &err) == 0,
+          "%s", err.msg);
+    char *yaml = job_to_yaml(&job);
+    CHECK(strstr(yaml, "objective:\n  name: mae\n  norm_pix_loss: false\n") && job.cfg.optim.blr == 2e-4,
+          "the overrides did not land:\n%s", yaml);
+    CHECK(job_load_string(&back, yaml, "stored", NULL, 0, &err) == 0, "%s", err.msg);
+    CHECK(job_same_training(&job, &back) && config_equal(&job.cfg, &back.cfg), "round trip changed the job");
+    char *again = job_to_yaml(&back);
+    CHECK(!strcmp(yaml, again), "the YAML of the reloaded job differs");
+    free(again);
+    job_free(&back);
+    CHECK(job_load_string(&back, "data: {train: a.h5}\nobjective: {name: mae, norm_pix_loss: true}\n", "stored",
+                          NULL, 0, &err) == 0 && !job_same_training(&job, &back),
+          "job_same_training missed a changed objective key");
+    job_free(&back);
+    const char *before = "seed: 0\nmodel:\n  preset: vit-tiny\nobjective:\n  name: mae\n  norm_pix_loss: false\n"
+                         "masking:\n  kind: random\n  ratio: 0.75\ndata:\n  train: a.h5\n";
+    CHECK(job_load_string(&back, before, "old", NULL, 0, &err) == 0, "a configuration of maec 0.x: %s", err.msg);
+    CHECK(job_same_training(&job, &back), "a configuration of maec 0.x reads differently");
+    job_free(&back);
+    char *bad[] = {"objective.cls_loss_ratio=1"};
+    CHECK(job_load_string(&back, "data: {train: a.h5}\n", "job.yaml", bad, 1, &err) == -1 &&
+              strstr(err.msg, "--set objective.cls_loss_ratio=1: unknown key 'objective.cls_loss_ratio'"),
+          "an objective key of another objective: %s", err.msg);
+    free(yaml);
+    job_free(&job);
+}
+
 int main(void)
 {
     test_defaults();
@@ -190,5 +245,6 @@ int main(void)
     test_errors();
     test_set();
     test_round_trip();
+    test_objective_section();
     return test_summary("test_config");
 }

@@ -3,6 +3,7 @@
  * cross-entropy) agrees with central differences of its loss; and fine-tuning from scratch
  * separates two easy classes. */
 #include "../testing.h"
+#include "objective_jobs.h"
 
 #include "maec/finetune.h"
 #include "maec/parallel.h"
@@ -39,10 +40,11 @@ static void test_fewshot(void)
 static void make_model(Pretrained *p)
 {
     memset(p, 0, sizeof *p);
-    MaeConfig mc = {{8, 4, 1, 8, 1, 2, 8, 1, 2, 2.0}, false, 0.5};
     MaecError err;
-    CHECK(mae_init(&p->mae, &mc, 1, &err) == 0, "%s", err.msg);
-    vit_init_weights(&p->mae.table, p->mae.params, 3);
+    CHECK(test_make_objective(&p->job, &p->obj, "mae", "{img_size: 8, patch_size: 4, in_chans: 1, embed_dim: 8, "
+                              "depth: 1, num_heads: 2, decoder_embed_dim: 8, decoder_depth: 1, decoder_num_heads: 2, "
+                              "mlp_ratio: 2.0}", 0.5, false, 1, 3, &err) == 0, "%s", err.msg);
+    p->enc = p->obj.encoder, p->model = &p->job.cfg.model;
     p->input = (AugmentConfig){.out_size = 8, .random = false, .mean = {0.5f}, .std = {0.25f}};
 }
 
@@ -95,7 +97,8 @@ int main(void)
     Pretrained p;
     make_model(&p);
     test_gradient(&p);
-    mae_free(&p.mae);
+    objective_destroy(&p.obj);
+    job_free(&p.job);
     parallel_shutdown();
     return test_summary("test_finetune");
 }

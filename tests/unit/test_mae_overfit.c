@@ -5,15 +5,14 @@
  * masked pixel, the mean of that pixel over the batch; its loss is the per-pixel variance across
  * the batch (computed below, "blind"). Until the network uses the visible patches it cannot go
  * below that. Requiring the final loss (mean of the last 20 steps) to be under half of it demands
- * real use of context; in our runs it ends well below that (printed), so the margin is wide
+ * real use of context (the steps are the trainer's step function, step.h); in our runs it ends well below that (printed), so the margin is wide
  * while the test still fails if the encoder, the decoder's un-shuffling or the gradients break. */
 #include "../testing.h"
+#include "objective_jobs.h"
 
-#include "maec/adamw.h"
-#include "maec/mae.h"
-#include "maec/masking.h"
 #include "maec/rng.h"
 #include "maec/schedule.h"
+#include "maec/step.h"
 
 #include <stdlib.h>
 #include <string.h>
@@ -65,29 +64,51 @@ static double blind_loss(const float *img)
     return total / (H * H * C);
 }
 
+/* The same images every step with a new mask: the step number is the epoch of the draw. */
+typedef struct Masked {
+    Batch batch;
+    const MaskSpec *spec;
+    uint32_t step;
+} Masked;
+
+static Batch *next_batch(void *ctx, double *waited)
+{
+    Masked *m = ctx;
+    *waited = 0;
+    mask_draw(&m->batch.masks, m->spec, m->batch.samples, B, 5, m->step++);
+    return &m->batch;
+}
+
+static void release_batch(void *ctx) { (void)ctx; }
+
 int main(void)
 {
-    MaeConfig cfg = {{H, 4, C, 64, 2, 4, 32, 1, 4, 4.0}, false, 0.75};
-    Mae mae;
+    Job job;
+    Objective obj;
     MaecError err;
-    CHECK(mae_init(&mae, &cfg, 1, &err) == 0, "mae_init: %s", err.msg);
-    vit_init_weights(&mae.table, mae.params, 0);
-    MaeActs acts;
-    mae_acts_init(&acts, &mae, B);
-    float *img = malloc(B * H * H * C * sizeof(float));
-    make_images(img);
-    int32_t *ids = malloc(B * mae.num_patches * sizeof(int32_t));
-    float *m = calloc(mae.table.padded, sizeof(float)), *v = calloc(mae.table.padded, sizeof(float));
-    const size_t samples[B] = {0, 1, 2, 3, 4, 5, 6, 7};
-    AdamWConfig opt = adamw_defaults();
+    if (test_make_objective(&job, &obj, "mae", "{img_size: 32, patch_size: 4, in_chans: 3, embed_dim: 64, depth: 2, "
+                            "num_heads: 4, decoder_embed_dim: 32, decoder_depth: 1, decoder_num_heads: 4, "
+                            "mlp_ratio: 4.0}", 0.75, false, 1, 0, &err)) {
+        CHECK(false, "%s", err.msg);
+        return test_summary("test_mae_overfit");
+    }
+    obj.cls->reserve(&obj, B);
+    size_t samples[B] = {0, 1, 2, 3, 4, 5, 6, 7};
+    int32_t labels[B] = {-1, -1, -1, -1, -1, -1, -1, -1};
+    Masked masked = {.batch = {.n = B, .images = malloc(B * H * H * C * sizeof(float)), .labels = labels,
+                               .samples = samples},
+                     .spec = &obj.mask};
+    make_images(masked.batch.images);
+    mask_set_init(&masked.batch.masks, &obj.mask, B);
+    const BatchSource src = {next_batch, release_batch, &masked};
+    StepperConfig sc = {.mode = DIST_ALLREDUCE, .accum = 1, .adamw = adamw_defaults()};
+    Stepper stepper;
+    stepper_init(&stepper, &obj, &sc);
     LrSchedule sched = {2e-3, 1e-5, 20, STEPS};
     double first = 0, last = 0;
     for (int step = 0; step < STEPS; step++) {
-        mask_random(ids, samples, B, mae.num_patches, 5, (uint32_t)step);
-        memset(mae.grads, 0, mae.table.padded * sizeof(float));
-        double loss = mae_forward_backward(&mae, &acts, img, ids, B, 1.0f, NULL);
+        double loss = stepper_step(&stepper, &src, lr_at(&sched, step), step).loss;
         CHECK(isfinite(loss), "step %d: loss %g", step, loss);
-        adamw_update(mae.params, mae.grads, m, v, 0, mae.table.padded, &mae.table, &opt, lr_at(&sched, step), step + 1);
         if (step == 0)
             first = loss;
         if (step >= STEPS - 20)
@@ -95,13 +116,15 @@ int main(void)
         if (step % 40 == 0 || step == STEPS - 1)
             printf("step %3d  loss %.4f\n", step, loss);
     }
-    double blind = blind_loss(img);
+    double blind = blind_loss(masked.batch.images);
     printf("start %.4f, end (mean of last 20) %.4f, mask-blind predictor %.4f: end/blind = %.3f\n", first,
            last, blind, last / blind);
     CHECK(last < 0.5 * blind, "loss %.4f did not fall below half the mask-blind loss %.4f", last, blind);
     CHECK(last < 0.5 * first, "loss %.4f did not fall below half its start %.4f", last, first);
-    free(img), free(ids), free(m), free(v);
-    mae_acts_free(&acts);
-    mae_free(&mae);
+    free(masked.batch.images);
+    mask_set_free(&masked.batch.masks);
+    stepper_free(&stepper);
+    objective_destroy(&obj);
+    job_free(&job);
     return test_summary("test_mae_overfit");
 }

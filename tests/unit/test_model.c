@@ -4,12 +4,14 @@
  * whole model is checked against PyTorch in tests/parity. */
 #include "../testing.h"
 
+#include "maec/alloc.h"
 #include "maec/masking.h"
 #include "maec/params.h"
 #include "maec/patchify.h"
 #include "maec/posembed.h"
 #include "maec/rng.h"
-#include "maec/mae.h"
+#include "maec/objective.h"
+#include "maec/pixel_recon.h"
 #include "maec/vit.h"
 
 #include <stdlib.h>
@@ -70,12 +72,11 @@ static void test_param_table(void)
     /* Published sizes (research note mae_reference.md 1.2: trainable, pos-embeds excluded). */
     const struct { const char *preset; double millions; } sizes[] = {{"vit-base", 111.66}, {"vit-large", 329.24}};
     for (size_t i = 0; i < 2; i++) {
-        MaeConfig cfg = {.norm_pix_loss = true, .mask_ratio = 0.75};
+        struct { ModelConfig model; } cfg;
         vit_preset(sizes[i].preset, &cfg.model, NULL);
         ParamTable t;
         param_table_init(&t);
-        encoder_declare(&t, &cfg.model, true);
-        decoder_declare(&t, &cfg.model);
+        pixel_recon_declare(&t, &cfg.model);
         CHECK(fabs(t.numel / 1e6 - sizes[i].millions) < 0.006, "%s has %zu parameters, expected %.2fM",
               sizes[i].preset, t.numel, sizes[i].millions);
         const ParamTensor *qkv = param_table_find(&t, "blocks.11.attn.qkv.weight");
@@ -110,97 +111,194 @@ static double stddev(const float *x, size_t n)
 
 static void test_init(void)
 {
-    MaeConfig cfg = {.norm_pix_loss = true, .mask_ratio = 0.75};
-    vit_preset("vit-small-light", &cfg.model, NULL);
-    Mae mae;
-    CHECK(mae_init(&mae, &cfg, 1, NULL) == 0, "mae_init");
-    vit_init_weights(&mae.table, mae.params, 0);
-    const ParamTensor *qkv = param_table_find(&mae.table, "blocks.0.attn.qkv.weight");
+    ModelConfig model;
+    vit_preset("vit-small-light", &model, NULL);
+    ParamTable table;
+    param_table_init(&table);
+    pixel_recon_declare(&table, &model);
+    param_table_finish(&table, 1);
+    float *params = xalloc_aligned(table.padded * sizeof(float), "params");
+    vit_init_weights(&table, params, 0);
+    const ParamTensor *qkv = param_table_find(&table, "blocks.0.attn.qkv.weight");
     double bound = sqrt(6.0 / (384 + 3 * 384)); /* fused qkv as one [1152, 384] matrix */
-    CHECK(fabs(stddev(mae.params + qkv->offset, qkv->numel) - bound / sqrt(3.0)) < 0.01 * bound,
-          "qkv std %g, expected %g", stddev(mae.params + qkv->offset, qkv->numel), bound / sqrt(3.0));
-    const ParamTensor *pe = param_table_find(&mae.table, "patch_embed.proj.weight");
+    CHECK(fabs(stddev(params + qkv->offset, qkv->numel) - bound / sqrt(3.0)) < 0.01 * bound,
+          "qkv std %g, expected %g", stddev(params + qkv->offset, qkv->numel), bound / sqrt(3.0));
+    const ParamTensor *pe = param_table_find(&table, "patch_embed.proj.weight");
     bound = sqrt(6.0 / (768 + 384));
-    CHECK(fabs(stddev(mae.params + pe->offset, pe->numel) - bound / sqrt(3.0)) < 0.01 * bound,
-          "patch embed std %g, expected %g", stddev(mae.params + pe->offset, pe->numel), bound / sqrt(3.0));
-    const ParamTensor *pb = param_table_find(&mae.table, "patch_embed.proj.bias");
+    CHECK(fabs(stddev(params + pe->offset, pe->numel) - bound / sqrt(3.0)) < 0.01 * bound,
+          "patch embed std %g, expected %g", stddev(params + pe->offset, pe->numel), bound / sqrt(3.0));
+    const ParamTensor *pb = param_table_find(&table, "patch_embed.proj.bias");
     float maxb = 0;
     for (size_t i = 0; i < pb->numel; i++)
-        maxb = fmaxf(maxb, fabsf(mae.params[pb->offset + i]));
+        maxb = fmaxf(maxb, fabsf(params[pb->offset + i]));
     CHECK(maxb <= 1.0 / sqrt(768.0) && maxb > 0.5 / sqrt(768.0), "patch bias max %g vs bound %g", (double)maxb,
           1.0 / sqrt(768.0));
-    const ParamTensor *mt = param_table_find(&mae.table, "mask_token");
-    CHECK(fabs(stddev(mae.params + mt->offset, mt->numel) - 0.02) < 0.004, "mask token std %g",
-          stddev(mae.params + mt->offset, mt->numel));
-    CHECK(mae.params[param_table_find(&mae.table, "decoder_norm.weight")->offset] == 1.0f &&
-              mae.params[param_table_find(&mae.table, "blocks.3.mlp.fc1.bias")->offset] == 0.0f,
+    const ParamTensor *mt = param_table_find(&table, "mask_token");
+    CHECK(fabs(stddev(params + mt->offset, mt->numel) - 0.02) < 0.004, "mask token std %g",
+          stddev(params + mt->offset, mt->numel));
+    CHECK(params[param_table_find(&table, "decoder_norm.weight")->offset] == 1.0f &&
+              params[param_table_find(&table, "blocks.3.mlp.fc1.bias")->offset] == 0.0f,
           "LayerNorm weight 1, linear bias 0");
-    mae_free(&mae);
+    free(params);
+    param_table_free(&table);
 }
 
+static MaskSpec grid_spec(int kind, int grid, size_t visible, size_t masked)
+{
+    return (MaskSpec){.kind = kind, .grid_h = grid, .grid_w = grid, .visible = visible, .masked = masked,
+                      .block_patches = masked, .block_min_patches = 4, .block_min_aspect = 0.3};
+}
+
+static bool is_permutation(const int32_t *order, size_t L)
+{
+    int seen[1024] = {0};
+    for (size_t i = 0; i < L; i++)
+        if (order[i] < 0 || (size_t)order[i] >= L || seen[order[i]]++)
+            return false;
+    return true;
+}
+
+/* Every generator: a permutation per sample, the same for a sample wherever it is in a batch, a
+ * new one in a new epoch or stream. */
 static void test_masking(void)
 {
     enum { L = 196, B = 3 };
     CHECK(mask_keep_count(196, 0.75) == 49 && mask_keep_count(49, 0.6) == 19, "keep counts %zu %zu",
           mask_keep_count(196, 0.75), mask_keep_count(49, 0.6));
-    int32_t a[B * L], b[2 * L], c[B * L];
-    const size_t samples_a[B] = {5, 6, 7}, samples_b[2] = {7, 5};
-    mask_random(a, samples_a, B, L, 42, 3);
-    mask_random(b, samples_b, 2, L, 42, 3);
-    CHECK(memcmp(a, b + L, L * sizeof(int32_t)) == 0, "sample 5's mask depends on its batch");
-    CHECK(memcmp(a + 2 * L, b, L * sizeof(int32_t)) == 0, "sample 7's mask depends on its position");
-    mask_random(c, samples_a, B, L, 42, 4);
-    CHECK(memcmp(a, c, L * sizeof(int32_t)) != 0, "a new epoch must give a new mask");
-    int seen[L] = {0};
-    for (int i = 0; i < L; i++)
-        seen[a[i]]++;
-    int ok = 1;
-    for (int i = 0; i < L; i++)
-        ok &= seen[i] == 1;
-    CHECK(ok, "ids_shuffle is not a permutation");
+    for (int kind = 0; mask_kind_names[kind]; kind++) {
+        MaskSpec spec = grid_spec(kind, 14, 49, 147);
+        MaskSet a, b, c;
+        mask_set_init(&a, &spec, B), mask_set_init(&b, &spec, 2), mask_set_init(&c, &spec, B);
+        const size_t samples_a[B] = {5, 6, 7}, samples_b[2] = {7, 5};
+        mask_draw(&a, &spec, samples_a, B, 42, 3);
+        mask_draw(&b, &spec, samples_b, 2, 42, 3);
+        const char *name = mask_kind_names[kind];
+        CHECK(memcmp(a.order, b.order + L, L * sizeof(int32_t)) == 0, "%s: sample 5's mask depends on its batch", name);
+        CHECK(memcmp(a.order + 2 * L, b.order, L * sizeof(int32_t)) == 0, "%s: sample 7's mask depends on its "
+              "position", name);
+        mask_draw(&c, &spec, samples_a, B, 42, 4);
+        CHECK(memcmp(a.order, c.order, L * sizeof(int32_t)) != 0, "%s: a new epoch must give a new mask", name);
+        spec.stream = 1;
+        mask_draw(&c, &spec, samples_a, B, 42, 3);
+        CHECK(memcmp(a.order, c.order, L * sizeof(int32_t)) != 0, "%s: a second stream must give a new mask", name);
+        for (int i = 0; i < B; i++)
+            CHECK(is_permutation(a.order + i * L, L), "%s: the order of sample %d is not a permutation", name, i);
+        mask_set_free(&a), mask_set_free(&b), mask_set_free(&c);
+    }
 }
 
-static void test_mask_ratio(void)
+/* The block generator covers rectangles: most masked patches have a masked 4-neighbour, which a
+ * uniform draw of the same count gives far less often; with an exact count when thrown patches
+ * are asked for too. */
+static void test_block_masks(void)
 {
-    MaeConfig cfg = {{32, 4, 3, 64, 1, 2, 32, 1, 2, 4.0}, true, 0.75};
-    Mae mae;
-    MaecError err;
-    CHECK(mae_init(&mae, &cfg, 1, NULL) == 0, "mae_init");
-    CHECK(mae_set_mask_ratio(&mae, 0.5, &err) == 0 && mae.keep == 32 && mae.cfg.mask_ratio == 0.5,
-          "ratio 0.5 keeps %zu of 64", mae.keep);
-    CHECK(mae_set_mask_ratio(&mae, 1.0, &err) == -1 && strstr(err.msg, "0 of 64") && mae.keep == 32,
-          "ratio 1 must be refused and leave the model as it was: %s", err.msg);
-    mae_free(&mae);
+    enum { G = 14, L = G * G, N = 16 };
+    int block = 1;
+    while (strcmp(mask_kind_names[block], "block"))
+        block++;
+    double neighbours[2] = {0};
+    for (int kind = 0; kind < 2; kind++) {
+        MaskSpec spec = grid_spec(kind == 0 ? 0 : block, G, 150, 40); /* 6 thrown */
+        MaskSet set;
+        size_t samples[N];
+        for (size_t i = 0; i < N; i++)
+            samples[i] = i;
+        mask_set_init(&set, &spec, N);
+        mask_draw(&set, &spec, samples, N, 1, 0);
+        for (size_t i = 0; i < N; i++) {
+            const int32_t *o = set.order + i * L;
+            CHECK(is_permutation(o, L), "sample %zu: not a permutation", i);
+            int masked[L] = {0};
+            for (size_t j = 150; j < 190; j++)
+                masked[o[j]] = 1;
+            for (int p = 0; p < L; p++) {
+                int y = p / G, x = p % G;
+                bool near = (y > 0 && masked[p - G]) || (y < G - 1 && masked[p + G]) || (x > 0 && masked[p - 1]) ||
+                            (x < G - 1 && masked[p + 1]);
+                neighbours[kind] += masked[p] && near;
+            }
+        }
+        neighbours[kind] /= (double)(N * 40);
+        mask_set_free(&set);
+    }
+    printf("masked patches with a masked neighbour: random %.2f, block %.2f\n", neighbours[0], neighbours[1]);
+    CHECK(neighbours[1] > 0.9 && neighbours[1] > neighbours[0] + 0.2, "block masks are not blocks: %.2f vs %.2f",
+          neighbours[1], neighbours[0]);
 }
 
-/* Given the loss's own targets as the prediction, mae_pixel_prediction must give back the
- * image's patches: with norm_pix_loss each patch is un-normalised with its own statistics. */
+/* BootMAE's weights: 1 + the masked share of the 3x3 neighbourhood (zero padding counted). */
+static void test_mask_weights(void)
+{
+    MaskSpec spec = grid_spec(0, 3, 5, 4);
+    spec.weights = MASK_WEIGHTS_NEIGHBOURS;
+    MaskSet set;
+    mask_set_init(&set, &spec, 1);
+    mask_draw(&set, &spec, (size_t[]){0}, 1, 3, 0);
+    int masked[9] = {0};
+    for (size_t j = 5; j < 9; j++)
+        masked[set.order[j]] = 1;
+    for (int p = 0; p < 9; p++) {
+        int around = 0;
+        for (int q = 0; q < 9; q++)
+            around += masked[q] && abs(q / 3 - p / 3) <= 1 && abs(q % 3 - p % 3) <= 1;
+        double want = masked[p] ? 1.0 + around / 9.0 : 0.0;
+        CHECK(fabs(set.weights[p] - want) < 1e-6, "patch %d: weight %g, expected %g", p, (double)set.weights[p], want);
+    }
+    mask_set_free(&set);
+}
+
+static void test_job_mask(void)
+{
+    JobConfig cfg;
+    config_defaults(&cfg);
+    cfg.model.img_size = 32, cfg.model.patch_size = 4, cfg.masking.ratio = 0.5;
+    MaskSpec spec;
+    MaecError err;
+    CHECK(objective_job_mask(&spec, &cfg, &err) == 0 && spec.visible == 32 && spec.masked == 32 &&
+              spec.grid_h == 8, "ratio 0.5 keeps %zu of 64", spec.visible);
+    cfg.masking.ratio = 0.999;
+    CHECK(objective_job_mask(&spec, &cfg, &err) == -1 && strstr(err.msg, "leaves 0 of 64"),
+          "a ratio leaving no patch must be refused: %s", err.msg);
+}
+
+/* Given the loss's own targets as the prediction, pixel_recon_pixels must give back the image's
+ * patches: with norm_pix_loss each patch is un-normalised with its own statistics. */
 static void check_pixel_prediction(bool norm_pix)
 {
     enum { B = 2, S = 16, C = 3, L = 16, P = 48 }; /* patches of 4 px */
-    MaeConfig cfg = {{S, 4, C, 32, 1, 2, 16, 1, 2, 4.0}, norm_pix, 0.75};
-    Mae mae;
-    CHECK(mae_init(&mae, &cfg, 1, NULL) == 0 && mae.num_patches == L && mae.patch_dim == P, "mae_init");
+    ModelConfig model = {S, 4, C, 32, 1, 2, 16, 1, 2, 4.0};
+    ParamTable table;
+    param_table_init(&table);
+    pixel_recon_declare(&table, &model);
+    param_table_finish(&table, 1);
+    float *params = xalloc_aligned(table.padded * sizeof(float), "params");
+    PixelRecon r;
+    pixel_recon_bind(&r, &model, norm_pix, &table, params, NULL);
+    CHECK(r.num_patches == L && r.patch_dim == P, "pixel_recon_bind");
     float images[B * S * S * C], patches[B * L * P], pixels[B * L * P];
     Rng rng = rng_make(7, 0, 0, 0);
     for (size_t i = 0; i < B * S * S * C; i++)
         images[i] = 3.0f * rng_uniform(&rng) - 1.0f;
-    int32_t ids[B * L];
-    const size_t samples[B] = {0, 1};
-    mask_random(ids, samples, B, L, 1, 0);
-    MaeActs acts;
-    mae_acts_init(&acts, &mae, B);
-    mae_forward(&mae, &acts, images, ids, B);
+    MaskSpec spec = grid_spec(0, 4, 4, 12);
+    MaskSet mask;
+    mask_set_init(&mask, &spec, B);
+    mask_draw(&mask, &spec, (size_t[]){0, 1}, B, 1, 0);
+    pixel_recon_reserve(&r, B, &spec);
+    pixel_recon_forward(&r, images, &mask, B);
     for (size_t b = 0; b < B; b++)
-        memcpy(acts.dec.pred + (b * (1 + L) + 1) * P, acts.target + b * L * P, L * P * sizeof(float));
-    mae_pixel_prediction(&mae, &acts, images, B, pixels);
-    patchify(patches, images, B, mae.enc.geometry);
+        for (size_t p = 0; p < L; p++)
+            memcpy(r.acts.dec.pred + (b * r.acts.dec.T + (size_t)r.acts.dec.rows[b * L + p]) * P,
+                   r.acts.target + (b * L + p) * P, P * sizeof(float));
+    pixel_recon_pixels(&r, images, pixels);
+    patchify(patches, images, B, r.enc.geometry);
     double worst = 0;
     for (size_t i = 0; i < B * L * P; i++)
         worst = fmax(worst, fabs((double)pixels[i] - patches[i]));
     CHECK(worst < 1e-5, "norm_pix %d: prediction of the targets is %g away from the pixels", norm_pix, worst);
-    mae_acts_free(&acts);
-    mae_free(&mae);
+    mask_set_free(&mask);
+    pixel_recon_free(&r);
+    free(params);
+    param_table_free(&table);
 }
 
 int main(void)
@@ -210,7 +308,9 @@ int main(void)
     test_param_table();
     test_init();
     test_masking();
-    test_mask_ratio();
+    test_block_masks();
+    test_mask_weights();
+    test_job_mask();
     check_pixel_prediction(true);
     check_pixel_prediction(false);
     return test_summary("test_model");
