@@ -31,6 +31,23 @@ static void residual_backward_range(void *ctx, size_t begin, size_t end, int thr
     }
 }
 
+static void relu_forward_range(void *ctx, size_t begin, size_t end, int thread)
+{
+    (void)thread;
+    const TensorArgs *r = ctx;
+    for (size_t i = begin; i < end; i++)
+        r->dst[i] = r->a[i] > 0 ? r->a[i] : 0;
+}
+
+static void relu_backward_range(void *ctx, size_t begin, size_t end, int thread)
+{
+    (void)thread;
+    const TensorArgs *r = ctx;
+    for (size_t i = begin; i < end; i++)
+        if (r->a[i] > 0)
+            r->dst[i] += r->b[i];
+}
+
 /* Samples [begin, end): column sums over the T tokens in double, in token order. */
 static void meanpool_forward_samples(void *ctx, size_t begin, size_t end, int thread)
 {
@@ -73,6 +90,18 @@ void residual_backward(float *da, float *db, const float *dout, size_t n)
 {
     TensorArgs r = {.dst = da, .dst2 = db, .a = dout};
     parallel_for(n, KERNEL_MIN_WORK, residual_backward_range, &r);
+}
+
+void relu_forward(float *out, const float *inp, size_t n)
+{
+    TensorArgs r = {.dst = out, .a = inp};
+    parallel_for(n, KERNEL_MIN_WORK, relu_forward_range, &r);
+}
+
+void relu_backward(float *dinp, const float *inp, const float *dout, size_t n)
+{
+    TensorArgs r = {.dst = dinp, .a = inp, .b = dout};
+    parallel_for(n, KERNEL_MIN_WORK, relu_backward_range, &r);
 }
 
 void meanpool_forward(float *out, const float *inp, size_t B, size_t T, size_t C)

@@ -1,4 +1,4 @@
-/* residual_* and meanpool_* against double-precision references and finite differences
+/* residual_*, relu_* and meanpool_* against double-precision references and finite differences
  * (tests/unit/kernel_check.h), with the residual's output aliasing either input. */
 #include "kernel_check.h"
 
@@ -89,9 +89,31 @@ static void meanpool_bwd_ref(const GradCase *c, double *const *grads)
                 grads[0][(b * s->T + t) * s->C + ch] += c->wd[b * s->C + ch] / (double)s->T;
 }
 
+static void relu_fwd(const GradCase *c, float *out) { relu_forward(out, c->x[0], *(const size_t *)c->ctx); }
+
+static void relu_bwd(const GradCase *c, const float *out, float *const *grads)
+{
+    (void)out;
+    relu_backward(grads[0], c->x[0], c->w, *(const size_t *)c->ctx);
+}
+
+static void relu_fwd_ref(const GradCase *c, double *out)
+{
+    for (size_t i = 0; i < *(const size_t *)c->ctx; i++)
+        out[i] = c->xd[0][i] > 0 ? c->xd[0][i] : 0;
+}
+
+static void relu_bwd_ref(const GradCase *c, double *const *grads)
+{
+    for (size_t i = 0; i < *(const size_t *)c->ctx; i++)
+        grads[0][i] += c->xd[0][i] > 0 ? c->wd[i] : 0;
+}
+
 static const GradKernel residual_kernel = {"residual", residual_fwd, residual_bwd, residual_fwd_ref,
                                            residual_bwd_ref, TENSOR_OPS_TOL, TENSOR_OPS_TOL,
                                            TENSOR_OPS_FD_TOL};
+static const GradKernel relu_kernel = {"relu", relu_fwd, relu_bwd, relu_fwd_ref, relu_bwd_ref, TENSOR_OPS_TOL,
+                                       TENSOR_OPS_TOL, TENSOR_OPS_FD_TOL};
 static const GradKernel meanpool_kernel = {"meanpool", meanpool_fwd, meanpool_bwd, meanpool_fwd_ref,
                                            meanpool_bwd_ref, TENSOR_OPS_TOL, TENSOR_OPS_TOL,
                                            TENSOR_OPS_FD_TOL};
@@ -104,6 +126,21 @@ static void check_residual(ResidualShape *s, Rng *r)
                    alias_name[s->alias]);
     grad_case_input(&c, "a", s->n, 0.0, 1.0, r);
     grad_case_input(&c, "b", s->n, 0.0, 1.0, r);
+    check_grad_case(&c, r);
+    grad_case_free(&c);
+}
+
+/* Inputs of both signs, none within 0.25 of the kink, so that finite differences (steps of a few
+ * hundredths) stay on one side of it. */
+static void check_relu(size_t *n, Rng *r)
+{
+    GradCase c;
+    grad_case_init(&c, &relu_kernel, n, *n, r, "relu n=%zu", *n);
+    grad_case_input(&c, "inp", *n, 0.0, 1.0, r);
+    for (size_t i = 0; i < *n; i++) {
+        c.x[0][i] += c.x[0][i] < 0 ? -0.25f : 0.25f;
+        c.xd[0][i] = c.x[0][i];
+    }
     check_grad_case(&c, r);
     grad_case_free(&c);
 }
@@ -125,6 +162,9 @@ static void check_all(Rng *r)
                                 {100003, OUT_SEPARATE}, {100003, OUT_IS_A}};
     for (size_t i = 0; i < sizeof residual / sizeof residual[0]; i++)
         check_residual(&residual[i], r);
+    size_t relu[] = {7, 1000, 100003};
+    for (size_t i = 0; i < sizeof relu / sizeof relu[0]; i++)
+        check_relu(&relu[i], r);
     /* One token; T = 17 over C = 24; C = 300, wider than one 256-column block of the sums;
      * 16 x 50 x 192 (a ViT-Tiny batch), which the pool splits by samples. */
     MeanpoolShape meanpool[] = {{2, 1, 5}, {3, 17, 24}, {2, 7, 300}, {16, 50, 192}};
