@@ -20,6 +20,7 @@ extern const CliCommand cli_commands[];
 /* The commands (src/cli/NAME.c). */
 int cli_prep(int argc, char **argv);
 int cli_inspect(int argc, char **argv);
+int cli_objectives(int argc, char **argv);
 int cli_train(int argc, char **argv);
 int cli_embed(int argc, char **argv);
 int cli_eval(int argc, char **argv);

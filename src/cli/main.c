@@ -10,10 +10,11 @@
 const CliCommand cli_commands[] = {
     {"prep", "convert tiles, slides, IDX or synthetic images into a dataset", cli_prep, true},
     {"inspect", "describe dataset files", cli_inspect, false},
-    {"train", "pretrain a ViT masked autoencoder (under mpiexec or srun for several ranks)", cli_train, true},
+    {"objectives", "list the objectives a job can train (objective.name)", cli_objectives, false},
+    {"train", "pretrain a ViT with one of the objectives (under mpiexec or srun for several ranks)", cli_train, true},
     {"embed", "features of a pretrained encoder for every image of a dataset", cli_embed, true},
     {"eval", "kNN or linear-probe evaluation of feature files, metrics as a table and JSON", cli_eval, false},
-    {"recon", "draw a pretrained MAE's reconstructions of masked dataset images (PNG)", cli_recon, false},
+    {"recon", "draw a pretrained model's reconstructions of masked dataset images (PNG)", cli_recon, false},
     {"plot", "draw the loss and learning rate of training runs from their metrics files (SVG)", cli_plot, false},
     {0},
 };
@@ -24,7 +25,7 @@ static void print_usage(FILE *out)
                  "Masked-autoencoder pretraining for CPU clusters (MPI + OpenBLAS + HDF5).\n\n"
                  "Commands:\n");
     for (const CliCommand *c = cli_commands; c->name; c++)
-        fprintf(out, "  %-9s %s\n", c->name, c->summary);
+        fprintf(out, "  %-10s %s\n", c->name, c->summary);
     fprintf(out, "\nRun 'maec COMMAND --help' for the options of a command.\n"
                  "Under MPI: mpiexec -n N maec COMMAND ... (or srun --mpi=pmix under Slurm).\n");
 }
