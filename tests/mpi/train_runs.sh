@@ -11,6 +11,8 @@
 #   sigterm   SIGTERM mid-run leaves a complete checkpoint, exit 0; resuming finishes the run
 #   memory    the ZeRO-1 optimizer state that each rank holds (printed at start) shrinks by the
 #             rank count: 1, 2 and 4 ranks
+# ranks, modes, overlap and resume run for every registered objective (`maec objectives`), each
+# with its smoke job (jobs/smoke.yaml for the default, jobs/smoke-NAME.yaml for the others).
 set -euo pipefail
 case_name=$1
 : "${MAEC:?set by meson}" "${MAEC_SOURCE_ROOT:?set by meson}"
@@ -23,23 +25,42 @@ compare() { /usr/bin/python3 "$MAEC_SOURCE_ROOT/tests/mpi/compare_checkpoints.py
 # A small model, 20 steps of global batch 16 with warm-up, clipping and weight decay active.
 common=(--set data.train="$work/data.h5" --set optim.steps=20 --set optim.warmup_steps=5
   --set optim.global_batch=16 --set optim.clip_grad=1.0 --set checkpoint.every_steps=0 --set threads=1)
+mapfile -t objectives < <("$MAEC" objectives | awk '{ print $1 }')
+smoke_job() { # objective -> its smoke job
+  local job="$MAEC_SOURCE_ROOT/jobs/smoke-$1.yaml"
+  [ "$1" = "${objectives[0]}" ] && job="$MAEC_SOURCE_ROOT/jobs/smoke.yaml"
+  [ -f "$job" ] || { echo "objective $1 has no smoke job ($job)" >&2; exit 1; }
+  echo "$job"
+}
+job=$(smoke_job "${objectives[0]}")
 train() { # ranks, run name, extra arguments...
   local ranks=$1 run=$2
   shift 2
-  mpiexec -n "$ranks" "$MAEC" train "$MAEC_SOURCE_ROOT/jobs/smoke.yaml" --quiet "${common[@]}" \
-    --set checkpoint.dir="$work/$run" "$@"
+  mpiexec -n "$ranks" "$MAEC" train "$job" --quiet "${common[@]}" --set checkpoint.dir="$work/$run" "$@"
 }
 final() { printf "%s/%s/checkpoint-%08d.h5" "$work" "$1" "${2:-20}"; }
+# Objectives with batch statistics (BatchNorm) see each micro-batch on its own, so accumulating
+# two half batches is not one whole batch for them.
+has_batch_statistics() { /usr/bin/python3 -c 'import h5py, sys; f = h5py.File(sys.argv[1], "r"); sys.exit(0 if len(f.get("state", {})) else 1)' "$1"; }
 
-case $case_name in
-ranks)
+for_each_objective() { # case function: runs it once per objective, each in its own folder
+  for name in "${objectives[@]}"; do
+    echo "--- objective $name"
+    job=$(smoke_job "$name")
+    mkdir -p "$work/$name"
+    (work="$work/$name" "$1")
+  done
+}
+
+same_for_ranks() {
   train 1 r1
   train 2 r2
   train 4 r4
   compare "$(final r1)" "$(final r2)" --rtol 1e-5
   compare "$(final r1)" "$(final r4)" --rtol 1e-5
-  ;;
-modes)
+}
+
+same_for_modes() {
   train 2 allreduce --set dist.mode=allreduce
   train 2 zero1 --set dist.mode=zero1
   train 2 zero2 --set dist.mode=zero2
@@ -48,9 +69,12 @@ modes)
   compare "$(final allreduce)" "$(final zero1)" --rtol 1e-5
   compare "$(final allreduce)" "$(final zero2)" --rtol 1e-5
   compare "$(final allreduceacc)" "$(final zero2acc)" --rtol 1e-5
-  compare "$(final allreduce)" "$(final allreduceacc)" --rtol 1e-5 # 2 x 4 images per rank == 8 at once
-  ;;
-overlap)
+  if ! has_batch_statistics "$(final allreduce)"; then
+    compare "$(final allreduce)" "$(final allreduceacc)" --rtol 1e-5 # 2 x 4 images per rank == 8 at once
+  fi
+}
+
+same_with_overlap() {
   small=(--set dist.bucket_mb=0.01) # about 40 buckets of this model's gradients
   train 2 during "${small[@]}"
   train 2 after "${small[@]}" --set dist.overlap=false
@@ -59,8 +83,9 @@ overlap)
   train 3 z2after "${small[@]}" --set dist.mode=zero2 --set optim.global_batch=12 --set optim.accum_iter=2 \
     --set dist.overlap=false
   compare "$(final z2during)" "$(final z2after)" --exact
-  ;;
-resume)
+}
+
+same_after_resume() {
   train 2 straight
   train 2 split --stop-at 10
   test -f "$(final split 10)"
@@ -71,7 +96,13 @@ resume)
   train 4 moved --stop-at 10 --set dist.mode=zero1
   train 2 moved --resume auto --set dist.mode=zero1
   compare "$(final four)" "$(final moved)" --rtol 1e-5
-  ;;
+}
+
+case $case_name in
+ranks) for_each_objective same_for_ranks ;;
+modes) for_each_objective same_for_modes ;;
+overlap) for_each_objective same_with_overlap ;;
+resume) for_each_objective same_after_resume ;;
 sigterm)
   mpiexec -n 2 "$MAEC" train "$MAEC_SOURCE_ROOT/jobs/smoke.yaml" "${common[@]}" --set checkpoint.dir="$work/sig" \
     --set optim.steps=400 --set log.every_steps=1 >"$work/log.txt" 2>&1 &
