@@ -1,9 +1,17 @@
 #!/usr/bin/python3
 """Write the parity fixtures that maec's C model is checked against (docs/parity.md).
 
-Each fixture is the float64 PyTorch reference (tests/reference/mae_torch.py) on a small
-config: inputs, masks, initial parameters, encoder output, prediction, loss, every gradient,
-and 5 AdamW steps on the same batch and masks. Deterministic: the same arrays every run.
+Each fixture is the float64 PyTorch reference (tests/reference/mae_torch.py, or for SupMAE
+tests/reference/supmae_torch.py) on a small config: inputs, masks, initial parameters, encoder
+output, prediction, loss, every gradient, and 5 AdamW steps on the same batch and masks.
+Deterministic: the same arrays every run.
+
+Format version 1 is the MAE fixture. Version 2 adds an objective other than MAE: the root
+attribute `objective`, the group /objective (the objective's config keys, named as under
+`objective:` in a maec job file), the batch's `labels`, the loss terms under /terms, further
+outputs under /outputs, and the non-trainable state (BatchNorm running statistics) under /state
+(before step 0) and /state_after (after the last step), kept out of /params. MAE fixtures are
+still written as version 1, so the committed files do not change.
 
     /usr/bin/python3 tests/parity/gen_fixtures.py            # all, into tests/parity/fixtures
     /usr/bin/python3 tests/parity/gen_fixtures.py --out DIR NAME ...
@@ -19,9 +27,11 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "reference"))
 import mae_torch  # noqa: E402
+import supmae_torch  # noqa: E402
 
 FORMAT = "maec-parity-fixture"
-VERSION = 1
+VERSION = 2       # the newest format written; an MAE fixture (no "objective" entry) is version 1
+MAE_VERSION = 1
 FIXTURE_DIR = Path(__file__).resolve().parent / "fixtures"
 
 IMAGENET_MEAN, IMAGENET_STD = (0.485, 0.456, 0.406), (0.229, 0.224, 0.225)
@@ -56,7 +66,36 @@ FIXTURES = {
                     decoder_embed_dim=24, decoder_depth=2, decoder_num_heads=4, mlp_ratio=3.0,
                     norm_pix_loss=True),
         mask_ratio=0.6, batch=4, seed=303, images="rgb"),
+    "supmae_labels": dict(
+        description="SupMAE: classifier on the mean of the visible patch tokens after the encoder "
+                    "norm (CLS excluded), Linear 24->12, BatchNorm1d in training mode, ReLU, Linear "
+                    "12->5; loss rec + 0.5 * CE(logits / 10) over the labeled; labels [2,0,-1,4,1,2]; "
+                    "norm_pix, mask 0.75; cls_loss_ratio 0.5, not the paper's "
+                    "0.01, so that a mistake in the head's backward into the encoder breaks the "
+                    "gradient tolerance (a detached pooled feature: 0.9 relative, 0.02 at "
+                    "0.01); cls_head.0.bias has an exactly zero gradient",
+        config=dict(img_size=16, patch_size=4, in_chans=3, embed_dim=24, depth=2, num_heads=3,
+                    decoder_embed_dim=16, decoder_depth=2, decoder_num_heads=2, mlp_ratio=4.0,
+                    norm_pix_loss=True),
+        objective=dict(name="supmae", cls_loss_ratio=0.5, temperature=10.0, cls_hidden=12,
+                       num_classes=5, global_pool=True),
+        labels=[2, 0, -1, 4, 1, 2],
+        mask_ratio=0.75, batch=6, seed=404, images="rgb"),
 }
+
+# /objective attributes per objective: name -> type, in maec's job-file names
+OBJECTIVE_KEYS = {"supmae": dict(cls_loss_ratio=np.float64, temperature=np.float64, cls_hidden=np.int64,
+                                 num_classes=np.int64, global_pool=np.int64)}
+
+
+def build_model(spec):
+    """The reference model of a fixture entry (float32, as the reference initialises it)."""
+    cfg, obj = spec["config"], spec.get("objective")
+    if obj is None:
+        return mae_torch.mae_model(**cfg)
+    assert obj["name"] == "supmae", obj
+    return supmae_torch.supmae_model(**cfg, cls_hidden=obj["cls_hidden"], num_classes=obj["num_classes"],
+                                     global_pool=obj["global_pool"])
 
 
 def smooth_field(rng, size, waves=4):
@@ -111,6 +150,8 @@ def make_ids_shuffle(n, num_patches, rng):
 
 def compute(name):
     """Run the float64 reference for one fixture; returns (attrs by group, datasets by path)."""
+    if FIXTURES[name].get("objective") is not None:
+        return compute_objective(name)
     spec = FIXTURES[name]
     cfg, opt_cfg = spec["config"], OPTIM
     torch.set_num_threads(1)  # one reduction order, so the arrays repeat bit for bit
@@ -123,7 +164,7 @@ def compute(name):
     # The reference initialises in float32; the fixture's weights are those values, so every
     # stored parameter is float32-representable, like the images.
     torch.manual_seed(spec["seed"])
-    model = mae_torch.mae_model(**cfg).double()
+    model = build_model(spec).double()
     imgs = torch.from_numpy(imgs_np)
     ids_shuffle = torch.from_numpy(ids_np)
     params0 = {k: v.detach().clone() for k, v in model.state_dict().items()}
@@ -164,7 +205,7 @@ def compute(name):
             data["params_after/" + n] = p.detach().numpy().copy()
 
     attrs = {
-        "/": dict(format=FORMAT, version=np.int64(VERSION), description=f"{name}: {spec['description']}",
+        "/": dict(format=FORMAT, version=np.int64(MAE_VERSION), description=f"{name}: {spec['description']}",
                   generator=f"tests/parity/gen_fixtures.py (torch {torch.__version__}, "
                             f"numpy {np.__version__})"),
         "/config": {**{k: np.int64(v) for k, v in cfg.items() if k not in ("mlp_ratio", "norm_pix_loss")},
@@ -172,6 +213,93 @@ def compute(name):
                     "norm_pix_loss": np.int64(cfg["norm_pix_loss"]),
                     "mask_ratio": np.float64(spec["mask_ratio"]),
                     "batch": np.int64(spec["batch"])},
+        "/optim": {k: (np.int64(v) if k in ("warmup_steps", "total_steps", "steps") else np.float64(v))
+                   for k, v in opt_cfg.items()},
+    }
+    return attrs, data
+
+
+def compute_objective(name):
+    """compute() for a version-2 fixture (SupMAE): the same steps plus labels, terms, logits and
+    the BatchNorm state. Datasets are written in the order of the returned dict."""
+    spec = FIXTURES[name]
+    cfg, opt_cfg, obj = spec["config"], OPTIM, spec["objective"]
+    torch.set_num_threads(1)
+
+    rng = np.random.default_rng(spec["seed"])
+    num_patches = (cfg["img_size"] // cfg["patch_size"]) ** 2
+    imgs_np = make_images(spec["images"], spec["batch"], cfg["in_chans"], cfg["img_size"], rng)
+    ids_np = make_ids_shuffle(spec["batch"], num_patches, rng)
+    labels_np = np.array(spec["labels"], dtype=np.int64)
+    assert labels_np.shape == (spec["batch"],) and labels_np.min() >= -1 and labels_np.max() < obj["num_classes"]
+
+    torch.manual_seed(spec["seed"])
+    model = build_model(spec).double()  # float32 init, then double; training mode (BN: batch stats)
+    assert model.training
+    supmae_torch.zero_pre_bn_bias_grad(model)  # its true gradient is 0: the BN removes the shift
+    imgs, ids_shuffle, labels = torch.from_numpy(imgs_np), torch.from_numpy(ids_np), torch.from_numpy(labels_np)
+    buffers = set(supmae_torch.buffer_names(model))
+    params0 = {k: v.detach().clone() for k, v in model.state_dict().items() if k not in buffers}
+    state0 = {k: v.detach().clone() for k, v in model.named_buffers()}
+
+    optimizer = mae_torch.make_optimizer(model, lr=opt_cfg["lr"], weight_decay=opt_cfg["weight_decay"],
+                                         betas=(opt_cfg["beta1"], opt_cfg["beta2"]), eps=opt_cfg["eps"])
+    lrs, losses = [], []
+    for step in range(opt_cfg["steps"]):
+        lr = mae_torch.lr_at_step(step, opt_cfg["lr"], opt_cfg["min_lr"],
+                                  opt_cfg["warmup_steps"], opt_cfg["total_steps"])
+        mae_torch.set_lr(optimizer, lr)
+        optimizer.zero_grad(set_to_none=True)
+        # models_supmae.forward's order: encoder, decoder, classifier (updates the BN's running
+        # statistics), reconstruction loss; then engine_pretrain's combination
+        latent, mask, ids_restore = model.forward_encoder(imgs, spec["mask_ratio"], ids_shuffle)
+        pred = model.forward_decoder(latent, ids_restore)
+        logits = model.forward_classification(latent)
+        rec_loss = model.forward_loss(imgs, pred, mask)
+        loss, cls_loss = supmae_torch.supmae_loss(rec_loss, logits, labels, obj["cls_loss_ratio"],
+                                                  obj["temperature"])
+        loss.backward()
+        if step == 0:
+            first = dict(latent=latent.detach().clone(), pred=pred.detach().clone(),
+                         logits=logits.detach().clone(), loss=loss.detach().clone(),
+                         rec_loss=rec_loss.detach().clone(), cls_loss=cls_loss.detach().clone(),
+                         mask=mask.detach().clone(), ids_restore=ids_restore.clone(),
+                         grads={n: p.grad.detach().clone()
+                                for n, p in model.named_parameters() if p.requires_grad})
+        optimizer.step()
+        lrs.append(lr)
+        losses.append(loss.item())
+
+    data = {"images": imgs_np, "ids_shuffle": ids_np, "labels": labels_np,
+            "ids_restore": first["ids_restore"].numpy(), "mask": first["mask"].numpy(),
+            "latent": first["latent"].numpy(), "pred": first["pred"].numpy(),
+            "outputs/logits": first["logits"].numpy(),
+            "loss": first["loss"].numpy(),
+            "terms/rec_loss": first["rec_loss"].numpy(), "terms/cls_loss": first["cls_loss"].numpy(),
+            "lr": np.array(lrs, dtype=np.float64), "losses": np.array(losses, dtype=np.float64)}
+    for n, v in params0.items():
+        data["params/" + n] = v.numpy()
+    for n, v in state0.items():
+        data["state/" + n] = v.numpy()
+    for n, g in first["grads"].items():
+        data["grads/" + n] = g.numpy()
+    for n, p in model.named_parameters():
+        if p.requires_grad:
+            data["params_after/" + n] = p.detach().numpy().copy()
+    for n, v in model.named_buffers():
+        data["state_after/" + n] = v.detach().numpy().copy()
+
+    attrs = {
+        "/": dict(format=FORMAT, version=np.int64(VERSION), objective=obj["name"],
+                  description=f"{name}: {spec['description']}",
+                  generator=f"tests/parity/gen_fixtures.py (torch {torch.__version__}, "
+                            f"numpy {np.__version__})"),
+        "/config": {**{k: np.int64(v) for k, v in cfg.items() if k not in ("mlp_ratio", "norm_pix_loss")},
+                    "mlp_ratio": np.float64(cfg["mlp_ratio"]),
+                    "norm_pix_loss": np.int64(cfg["norm_pix_loss"]),
+                    "mask_ratio": np.float64(spec["mask_ratio"]),
+                    "batch": np.int64(spec["batch"])},
+        "/objective": {k: t(obj[k]) for k, t in OBJECTIVE_KEYS[obj["name"]].items()},
         "/optim": {k: (np.int64(v) if k in ("warmup_steps", "total_steps", "steps") else np.float64(v))
                    for k, v in opt_cfg.items()},
     }
