@@ -6,7 +6,8 @@
 #include <string.h>
 
 #define OBJECTIVES(X) \
-    X(mae)
+    X(mae)            \
+    X(supmae)
 
 #define DECLARE(n) extern const ObjectiveClass n##_objective;
 OBJECTIVES(DECLARE)

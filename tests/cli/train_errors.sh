@@ -95,6 +95,29 @@ then echo "ok   checkpoint loads into PyTorch"; else echo "FAIL checkpoint load 
 expect_failure "existing checkpoints" 1 "--resume auto" "$MAEC" train "$job" "${ok[@]}" --set optim.steps=4 --set optim.warmup_steps=1
 expect_failure "resume with another model" 1 "another model" \
   "$MAEC" train "$job" "${ok[@]}" --set optim.steps=8 --set optim.warmup_steps=1 --set model.depth=3 --resume auto
+expect_failure "resume with another objective" 1 "another model, mask or objective" \
+  "$MAEC" train "$job" "${ok[@]}" --set optim.steps=8 --set optim.warmup_steps=1 --set objective.norm_pix_loss=false \
+  --resume auto
+
+# ---- objectives ----
+listed=$("$MAEC" objectives)
+if grep -q "^mae " <<<"$listed" && grep -q "^supmae " <<<"$listed"; then
+  echo "ok   maec objectives: $(wc -l <<<"$listed") lines"
+else
+  echo "FAIL maec objectives:"; echo "$listed"; failures=$((failures + 1))
+fi
+expect_failure "unknown objective" 2 "objective.name: expected one of mae, supmae" \
+  "$MAEC" train "$job" "${ok[@]}" --set objective.name=supmea
+expect_failure "key of another objective" 2 "the keys of objective mae are: norm_pix_loss" \
+  "$MAEC" train "$job" "${ok[@]}" --set objective.cls_loss_ratio=0.5
+supjob=$MAEC_SOURCE_ROOT/jobs/smoke-supmae.yaml
+"$MAKE_TILES" "$work/tiles" 4 32 0 png 3 >/dev/null && "$MAEC" prep tiles "$work/tiles" -o "$work/unlabeled.h5" --quiet || exit 1
+unlabeled=(--set data.train="$work/unlabeled.h5" --set checkpoint.dir="$work/sup" --set optim.batch_per_rank=2)
+expect_failure "supmae without labels" 1 "trains on labels, but $work/unlabeled.h5 has none" \
+  "$MAEC" train "$supjob" "${unlabeled[@]}"
+expect_failure "supmae without labels, 2 ranks" 1 "has none" mpiexec -n 2 "$MAEC" train "$supjob" "${unlabeled[@]}"
+expect_failure "supmae with too few classes" 1 "raise it or set it to 0" \
+  "$MAEC" train "$supjob" --set data.train="$work/data.h5" --set checkpoint.dir="$work/sup" --set objective.num_classes=3
 
 echo "$failures failed"
 [ "$failures" -eq 0 ]

@@ -111,20 +111,37 @@ static double *require_doubles(hid_t file, const char *path, size_t expect)
     return x;
 }
 
+typedef struct AttrYaml {
+    char *yaml;
+    const KeyTable *keys; /* the objective's: booleans are stored as int64 0/1 */
+} AttrYaml;
+
+static bool is_bool_key(const KeyTable *keys, const char *name)
+{
+    char path[256];
+    snprintf(path, sizeof path, "objective.%s", name);
+    for (size_t i = 0; i < keys->count; i++)
+        if (!strcmp(keys->keys[i].path, path))
+            return keys->keys[i].type == KEY_BOOL;
+    return false;
+}
+
 /* "  KEY: VALUE\n" for every attribute of a group (integers stored as int64, the rest as float64). */
 static herr_t append_attr(hid_t obj, const char *name, const H5A_info_t *info, void *ctx)
 {
     (void)info;
-    char *yaml = ctx;
+    AttrYaml *y = ctx;
     hid_t a = H5Aopen(obj, name, H5P_DEFAULT), type = H5Aget_type(a);
     bool integer = H5Tget_class(type) == H5T_INTEGER;
     H5Tclose(type);
     H5Aclose(a);
-    size_t at = strlen(yaml);
-    if (integer)
-        snprintf(yaml + at, 8192 - at, "  %s: %d\n", name, read_attr_int(obj, name));
+    size_t at = strlen(y->yaml);
+    if (integer && is_bool_key(y->keys, name))
+        snprintf(y->yaml + at, 8192 - at, "  %s: %s\n", name, read_attr_int(obj, name) ? "true" : "false");
+    else if (integer)
+        snprintf(y->yaml + at, 8192 - at, "  %s: %d\n", name, read_attr_int(obj, name));
     else
-        snprintf(yaml + at, 8192 - at, "  %s: %.17g\n", name, read_attr_double(obj, name));
+        snprintf(y->yaml + at, 8192 - at, "  %s: %.17g\n", name, read_attr_double(obj, name));
     return 0;
 }
 
@@ -147,10 +164,14 @@ static void fixture_job_yaml(hid_t file, const char *objective, char *yaml, int 
                            read_attr_int(g, "norm_pix_loss") ? "true" : "false");
     *batch = read_attr_int(g, "batch");
     H5Gclose(g);
+    const ObjectiveClass *cls = objective_find(objective);
+    if (!cls)
+        fixture_error("its objective is not registered in maec (maec objectives lists them)");
     if (H5Lexists(file, "/objective", H5P_DEFAULT) > 0) {
         hid_t o = H5Gopen2(file, "/objective", H5P_DEFAULT);
         hsize_t position = 0;
-        H5Aiterate2(o, H5_INDEX_NAME, H5_ITER_INC, &position, append_attr, yaml);
+        AttrYaml y = {yaml, cls->keys};
+        H5Aiterate2(o, H5_INDEX_NAME, H5_ITER_INC, &position, append_attr, &y);
         H5Gclose(o);
     }
 }
@@ -438,6 +459,7 @@ int main(int argc, char **argv)
     load_batch(file, &obj, m, (size_t)N, &batch);
     obj.cls->reserve(&obj, (size_t)N);
     check_one_pass(file, &obj, &batch);
+    load_group(file, "state", &obj.state, obj.state_values); /* the pass above moved the running statistics */
     check_training(file, &obj, &batch);
     batch_free(&batch);
     objective_destroy(&obj);
