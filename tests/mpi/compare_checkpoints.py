@@ -12,6 +12,8 @@ import numpy as np
 
 def tensors(f, group):
     out = {}
+    if group not in f:
+        return out  # /state of a version 1 file
     f[group].visititems(lambda name, obj: out.__setitem__(name, obj[()]) if isinstance(obj, h5py.Dataset) else None)
     return out
 
@@ -26,8 +28,6 @@ def main():
     bad = False
     with h5py.File(args.a, "r") as fa, h5py.File(args.b, "r") as fb:
         for group in ("model", "optim/m", "optim/v", "state"):
-            if group == "state" and group not in fa and group not in fb:
-                continue  # version 1 files
             ta, tb = tensors(fa, group), tensors(fb, group)
             if not ta and not tb:
                 continue  # an objective without state
