@@ -1,5 +1,7 @@
 #include "maec/finetune.h"
 
+#include "maec/cross_entropy.h"
+
 #include "maec/layernorm.h"
 #include "maec/linear.h"
 #include "maec/rng.h"
@@ -144,23 +146,9 @@ static void forward(Classifier *c, size_t B)
  * label and eps / K on every class. Fills dlogits; returns the loss. */
 static double smoothed_cross_entropy(Classifier *c, const int32_t *labels, size_t B, double eps)
 {
-    const size_t K = c->num_classes;
-    double loss = 0;
-    for (size_t b = 0; b < B; b++) {
-        const float *z = c->logits + b * K;
-        float *dz = c->dlogits + b * K;
-        double zmax = z[0], sum = 0;
-        for (size_t k = 1; k < K; k++)
-            zmax = z[k] > zmax ? z[k] : zmax;
-        for (size_t k = 0; k < K; k++)
-            sum += exp(z[k] - zmax);
-        for (size_t k = 0; k < K; k++) {
-            double logp = z[k] - zmax - log(sum), target = eps / (double)K + (k == (size_t)labels[b] ? 1 - eps : 0);
-            loss -= target * logp;
-            dz[k] = (float)((exp(logp) - target) / (double)B);
-        }
-    }
-    return loss / (double)B;
+    memset(c->dlogits, 0, B * c->num_classes * sizeof(float));
+    return cross_entropy_forward_backward(c->dlogits, c->logits, labels, B, c->num_classes, 1.0, eps,
+                                          1.0 / (double)B) / (double)B;
 }
 
 static void backward(Classifier *c, size_t B)
