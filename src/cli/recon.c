@@ -153,7 +153,7 @@ typedef struct Reconstruction {
     float *images;                  /* [B, S, S, C]: the network input */
     Batch batch;                    /* the images, their masks and labels */
     float *panels[RECON_PANELS];
-    double loss;
+    double loss, terms[OBJECTIVE_MAX_TERMS]; /* the objective's, on these images and masks */
 } Reconstruction;
 
 /* images [B, S, S, C] <- the stored images resampled to the model's size and normalised. */
@@ -202,9 +202,8 @@ static void reconstruct(Reconstruction *r, const ReconArgs *a, Pretrained *p)
     Batch *b = &r->batch;
     mask_set_init(&b->masks, &obj->mask, r->B);
     mask_draw(&b->masks, &obj->mask, a->indices, r->B, (uint64_t)a->seed, 0);
-    double terms[OBJECTIVE_MAX_TERMS];
     obj->cls->reserve(obj, r->B);
-    r->loss = obj->cls->step(obj, b, 1.0f, NULL, terms);
+    r->loss = obj->cls->step(obj, b, 1.0f, NULL, r->terms);
     for (int k = 0; k < RECON_PANELS; k++)
         r->panels[k] = xmalloc(n * sizeof(float), "reconstruction panel");
     patchify(r->panels[0], b->images, r->B, p->enc->geometry);
@@ -275,10 +274,14 @@ static int draw(const Reconstruction *r, const ReconArgs *a, const Pretrained *p
             canvas_draw(&cv, b, k, images + b * image_floats, &p->input);
     }
     int rc = png_write(a->output, cv.pixels, cv.width, cv.height, cv.channels, err);
-    if (rc == 0) /* with nothing masked the loss is 0 / 0 */
-        log_info("recon: wrote %s: %zu rows x 4 panels of %d px (x%d), %zu of %zu patches masked, "
-                 "loss on the masked patches %.4f", a->output, r->B, m->img_size, cv.scale,
-                 r->L - visible, r->L, visible < r->L ? r->loss : 0.0);
+    if (rc == 0) { /* with nothing masked the reconstruction loss is 0 / 0 */
+        char terms[256] = "";
+        for (size_t k = 0, at = 0; k < p->obj.n_terms && at < sizeof terms; k++)
+            at += (size_t)snprintf(terms + at, sizeof terms - at, ", %s %.4f", p->obj.terms[k], r->terms[k]);
+        log_info("recon: wrote %s: %zu rows x 4 panels of %d px (x%d), %zu of %zu patches masked, %s loss %.4f%s",
+                 a->output, r->B, m->img_size, cv.scale, r->L - visible, r->L, p->obj.cls->name,
+                 visible < r->L ? r->loss : 0.0, terms);
+    }
     free(images), free(cv.pixels);
     return rc;
 }
